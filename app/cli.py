@@ -1,0 +1,129 @@
+"""Command line: ``hypnagogia [live|record|bench|info|params|train|dreamcheck] …``.
+
+Every subcommand takes ``--set name=value`` (any registered parameter) and ``--device``. Problems
+the user can fix end as one line on stderr and exit status 2, never a traceback.
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+
+from app.errors import UserError
+from app.params import ParamError
+
+DEFAULT_SOURCE = "webcam"
+MAX_SIZE = 4096
+
+
+class OneLineParser(argparse.ArgumentParser):
+    """argparse that reports a usage error as one line with a pointer to --help."""
+
+    def error(self, message: str):
+        self.exit(2, f"{self.prog}: error: {message} (see {self.prog} --help)\n")
+
+
+def positive_size(text: str) -> int:
+    try:
+        value = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"must be a whole number of pixels, got {text!r}") from None
+    if value <= 0 or value > MAX_SIZE:
+        raise argparse.ArgumentTypeError(f"must be between 16 and {MAX_SIZE} pixels and a multiple of 16, "
+                                         f"got {value}")
+    if value % 16:
+        raise argparse.ArgumentTypeError(f"must be a multiple of 16 (the models halve it 4 times), got {value}")
+    return value
+
+
+def positive_int(text: str) -> int:
+    try:
+        value = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"must be a whole number, got {text!r}") from None
+    if value <= 0:
+        raise argparse.ArgumentTypeError(f"must be positive, got {value}")
+    return value
+
+
+def add_common(p: argparse.ArgumentParser, *, size: int | None = 128, source: str | None = None) -> None:
+    p.add_argument("--set", dest="assignments", action="append", default=[], metavar="NAME=VALUE",
+                   help="set a live parameter (repeatable); `hypnagogia params` lists them")
+    p.add_argument("--device", choices=("auto", "cpu", "cuda", "mps"), default="auto",
+                   help="where torch runs: auto takes CUDA, then MPS, else the CPU")
+    p.add_argument("--model", default=None,
+                   help="model name in models/ or path to a .safetensors checkpoint (default: ae-natural on a "
+                        "GPU, ae-tiny on the CPU)")
+    if size is not None:
+        p.add_argument("--size", type=positive_size, default=size, help=f"model input size in pixels "
+                       f"(square, multiple of 16; default {size})")
+    if source is not None:
+        p.add_argument("--source", default=source,
+                       help="webcam, webcam:N, sample (the bundled clip), noise, shapes, or a video/image path")
+    p.add_argument("--seed", type=int, default=0, help="seed of the initial noise")
+
+
+def build_parser() -> argparse.ArgumentParser:
+    from app import commands
+
+    parser = OneLineParser(prog="hypnagogia", description="Trained neural networks dreaming in real time.")
+    sub = parser.add_subparsers(dest="command", parser_class=OneLineParser, metavar="COMMAND")
+
+    live = sub.add_parser("live", help="the window: dream on a webcam or file, steered from the panel (default)")
+    add_common(live, size=None, source=DEFAULT_SOURCE)
+    live.add_argument("--size", type=positive_size, default=None,
+                      help="model input size (default 256 on a GPU, 128 on the CPU)")
+    live.add_argument("--fullscreen", action="store_true", help="start fullscreen")
+    live.add_argument("--captures", default=None, help="folder for screenshots and recordings "
+                      "(default ~/hypnagogia)")
+    live.add_argument("--window-size", default="1280x760", help="initial window size WxH")
+    live.add_argument("--ui-probe", default=None, help=argparse.SUPPRESS)
+    live.set_defaults(run=commands.live)
+
+    record = sub.add_parser("record", help="render the loop headless, one frame per step, to an H.264 file")
+    add_common(record, source="sample")
+    record.add_argument("--steps", type=positive_int, default=300, help="frames to render")
+    record.add_argument("--out", required=True, help="output .mp4 file")
+    record.add_argument("--fps", type=float, default=30.0, help="frame rate of the file")
+    record.add_argument("--quiet", action="store_true", help="no progress bar")
+    record.set_defaults(run=commands.record)
+
+    bench = sub.add_parser("bench", help="time every stage of the loop headless; print and write JSON")
+    add_common(bench, source="sample")
+    bench.add_argument("--steps", type=positive_int, default=300, help="timed steps")
+    bench.add_argument("--warmup", type=int, default=20, help="untimed steps first")
+    bench.add_argument("--record", action="store_true", help="include readback and H.264 encoding")
+    bench.add_argument("--json", default=None, help="write the results here")
+    bench.set_defaults(run=commands.bench)
+
+    info = sub.add_parser("info", help="versions, OpenGL renderer, torch device, cameras and models found")
+    info.add_argument("--device", choices=("auto", "cpu", "cuda", "mps"), default="auto")
+    info.set_defaults(run=commands.info, assignments=[])
+
+    params = sub.add_parser("params", help="list every live parameter with its range, default and help")
+    params.add_argument("--set", dest="assignments", action="append", default=[], help=argparse.SUPPRESS)
+    params.set_defaults(run=commands.params)
+
+    for register in commands.extra_commands():
+        register(sub, add_common)
+    return parser
+
+
+def main(argv: list[str] | None = None) -> int:
+    argv = list(sys.argv[1:] if argv is None else argv)
+    parser = build_parser()
+    if not argv or argv[0].startswith("-") and argv[0] not in ("-h", "--help"):
+        argv.insert(0, "live")
+    args = parser.parse_args(argv)
+    import torch
+    # Before torch starts its worker threads, which inherit the setting: feedback loops decay toward
+    # tiny values, and denormal floats make CPU convolutions tens of times slower.
+    torch.set_flush_denormal(True)
+    try:
+        return args.run(args) or 0
+    except (UserError, ParamError) as e:
+        print(f"hypnagogia: error: {e}", file=sys.stderr)
+        return 2
+    except KeyboardInterrupt:
+        print("hypnagogia: interrupted", file=sys.stderr)
+        return 130

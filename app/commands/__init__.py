@@ -1,0 +1,14 @@
+"""The subcommands behind ``app.cli``: one module each."""
+
+from app.commands.bench import bench
+from app.commands.info import info, params
+from app.commands.live import live
+from app.commands.record import record
+
+
+def extra_commands():
+    """Registrars ``register(subparsers, add_common)`` of subcommands that live in other rooms."""
+    return []
+
+
+__all__ = ["bench", "info", "live", "params", "record", "extra_commands"]

@@ -1,0 +1,86 @@
+"""``hypnagogia info`` and ``hypnagogia params``."""
+
+from __future__ import annotations
+
+import platform
+import sys
+from importlib import metadata
+
+import cv2
+import torch
+
+from app.engine import pick_device
+from app.errors import UserError
+from app.gl.mixer import declare_rule_params
+from app.models.checkpoint import model_cards
+from app.params import make_registry
+from app.session import apply_assignments
+
+PACKAGES = ("torch", "numpy", "moderngl", "glfw", "imgui-bundle", "opencv-python", "av", "safetensors")
+
+
+def _version(package: str) -> str:
+    try:
+        return metadata.version(package)
+    except metadata.PackageNotFoundError:
+        return "not installed"
+
+
+def cameras(max_index: int = 4) -> list[str]:
+    found = []
+    for index in range(max_index):
+        cap = cv2.VideoCapture(index)
+        if cap.isOpened():
+            width, height = int(cap.get(cv2.CAP_PROP_FRAME_WIDTH)), int(cap.get(cv2.CAP_PROP_FRAME_HEIGHT))
+            found.append(f"webcam:{index} ({width}×{height}, {cap.getBackendName()})")
+        cap.release()
+    return found
+
+
+def info(args) -> int:
+    from app import __version__
+    from app.gl.context import describe, headless_context
+    print(f"hypnagogia {__version__} — Python {platform.python_version()} on {platform.platform()}")
+    for package in PACKAGES:
+        print(f"  {package:<14} {_version(package)}")
+    try:
+        ctx = headless_context()
+        print(f"OpenGL (headless EGL): {describe(ctx)}")
+        ctx.release()
+    except UserError as e:
+        print(f"OpenGL (headless EGL): unavailable — {e}")
+    try:
+        device = pick_device(args.device)
+        detail = torch.cuda.get_device_name(device) if device.type == "cuda" else f"{torch.get_num_threads()} threads"
+        print(f"torch device: {device} ({detail})")
+    except UserError as e:
+        print(f"torch device: {e}")
+    print("transfer: host copies (tensor ↔ texture through CPU memory)")
+    found = cameras()
+    print("cameras: " + (", ".join(found) if found else "none found (the live window falls back to the sample clip)"))
+    cards = model_cards()
+    print("models:" + ("" if cards else " none in models/ (train one with `hypnagogia train ae`)"))
+    for name, card in cards.items():
+        if "error" in card:
+            print(f"  {name}: unreadable — {card['error']}")
+            continue
+        arch = card.get("architecture", {})
+        widths = arch.get("config", {}).get("widths", [])
+        psnr = card.get("validation", {}).get("psnr_256")
+        extra = f", validation PSNR {psnr:.1f} dB" if isinstance(psnr, (int, float)) else ""
+        print(f"  {name}: {arch.get('kind', '?')} {'-'.join(map(str, widths))}{extra}")
+    sys.stdout.flush()
+    return 0
+
+
+def params(args) -> int:
+    registry = make_registry()
+    declare_rule_params(registry)
+    apply_assignments(registry, args.assignments)
+    for group in registry.groups():
+        print(f"[{group}]")
+        for p in registry.params(group):
+            address = f"{p.name}.1…{p.name}.N" if p.per_layer else p.name
+            value = registry.layers(p.name)[:1][0] if p.per_layer else registry[p.name]
+            print(f"  {address:<28} {p.describe():<34} = {value!s:<8} {p.help}")
+    return 0

@@ -1,0 +1,205 @@
+"""One step of the dreaming loop, with no window and no UI.
+
+    composite (GLSL) → input x → drives (torch) → mix (GLSL) → new layer states
+                                        └──────→ prediction P → next step's composite
+
+The prediction P_t is decoded from layer 1's state *before* it sees x_t, so x_t − P_t is a true
+prediction error. Every controller writes the registry; ``step`` reads it once.
+"""
+
+from __future__ import annotations
+
+import collections
+from dataclasses import dataclass
+
+import moderngl
+import torch
+
+from app.gl.atlas import AtlasLayout
+from app.gl.composite import CompositePass
+from app.gl.mixer import Mixer, RuleSet
+from app.gl.transfer import HostTransfer
+from app.gl.views import Frame
+from app.models.checkpoint import LoadedModel
+from app.params import Registry
+from app.sources import Source
+from app.timing import StageTimer
+
+
+@dataclass
+class StepRecord:
+    step: int
+    image_change: float      # RMS of P_t − P_{t−1}
+    top_change: float        # RMS of the top layer's S_t − S_{t−1}
+    error: float             # RMS of x_t − P_t
+
+
+def pick_device(name: str = "auto") -> torch.device:
+    if name == "auto":
+        if torch.cuda.is_available():
+            return torch.device("cuda")
+        if getattr(torch.backends, "mps", None) is not None and torch.backends.mps.is_available():
+            return torch.device("mps")
+        return torch.device("cpu")
+    if name == "cuda" and not torch.cuda.is_available():
+        from app.errors import UserError
+        raise UserError("--device cuda: torch sees no CUDA GPU here; use --device auto or cpu")
+    if name == "mps" and not (getattr(torch.backends, "mps", None) and torch.backends.mps.is_available()):
+        from app.errors import UserError
+        raise UserError("--device mps: torch sees no Apple GPU here; use --device auto or cpu")
+    return torch.device(name)
+
+
+class Engine:
+    def __init__(self, ctx: moderngl.Context, registry: Registry, model: LoadedModel, source: Source,
+                 size: int, device: torch.device | str = "cpu", rules: RuleSet | None = None,
+                 seed: int = 0, sync_timing: bool = False, history: int = 600):
+        torch.set_flush_denormal(True)  # see app.cli.main: worker threads started before this keep denormals
+        self.ctx = ctx
+        self.registry = registry
+        self.size = size
+        self.device = torch.device(device)
+        self.rules = rules or RuleSet(ctx, registry)
+        self.transfer = HostTransfer()
+        self.generator = torch.Generator().manual_seed(seed)
+        self.timer = StageTimer(sync=self._sync if sync_timing else None)
+        self.history: collections.deque[StepRecord] = collections.deque(maxlen=history)
+        self.step_index = 0
+        self.message = ""
+        self.source = source
+        self.composite = CompositePass(ctx, size)
+        self.prediction = ctx.texture((size, size), 3, dtype="f4")
+        self.prediction.filter = (moderngl.LINEAR, moderngl.LINEAR)
+        self.prediction.repeat_x = self.prediction.repeat_y = False
+        self.loaded: LoadedModel | None = None
+        self.mixer: Mixer | None = None
+        self.set_model(model)
+
+    # ---- configuration -------------------------------------------------------------------
+    def set_model(self, loaded: LoadedModel) -> None:
+        multiple = loaded.model.size_multiple
+        if self.size % multiple:
+            from app.errors import UserError
+            raise UserError(f"size {self.size} does not suit model {loaded.name}: it must be a multiple of "
+                            f"{multiple}")
+        model = loaded.model.to(self.device)
+        if self.device.type != "mps":
+            model = model.to(memory_format=torch.channels_last)
+        loaded.model = model
+        self.loaded = loaded
+        self.layout = AtlasLayout(model.layer_shapes(self.size))
+        if self.mixer is not None:
+            self.mixer.release()
+        self.mixer = Mixer(self.ctx, self.rules, self.layout)
+        self.reset()
+
+    def set_source(self, source: Source) -> None:
+        old, self.source = self.source, source
+        if old is not None and old is not source:
+            old.close()
+
+    @property
+    def model(self):
+        return self.loaded.model
+
+    @property
+    def n_layers(self) -> int:
+        return len(self.layout.bands)
+
+    # ---- state ---------------------------------------------------------------------------
+    def reset(self) -> None:
+        """Every layer and the prediction to fresh noise."""
+        self.states = self.model.noise_states(self.size, self.generator, self.device)
+        atlas = self.layout.pack(self.states)
+        for tex in self.mixer.states:
+            self.transfer.upload(tex, atlas)
+        self._last_prediction = torch.rand((self.size, self.size, 3), generator=self.generator)
+        self.transfer.upload(self.prediction, self._last_prediction)
+        self._drives = None
+        self.history.clear()
+
+    def load_states(self, states: list[torch.Tensor], prediction: torch.Tensor | None = None) -> None:
+        """Put the loop in a given state (e.g. a saved attractor)."""
+        self.states = [s.to(self.device) for s in states]
+        self.transfer.upload(self.mixer.state, self.layout.pack(self.states))
+        if prediction is not None:
+            self._last_prediction = prediction.to("cpu", torch.float32)
+            self.transfer.upload(self.prediction, self._last_prediction)
+
+    # ---- the step ------------------------------------------------------------------------
+    def step(self) -> StepRecord:
+        t, p = self.timer, self.registry
+        with t("source"):
+            frame = self.source.read()
+            if frame is not None:
+                self.composite.set_source(frame)
+        with t("composite"):
+            self.composite.render(p, self.prediction, self.step_index)
+        with t("download"):
+            x = self.transfer.download(self.composite.output, self.device)[..., :3]
+            image = x.permute(2, 0, 1).unsqueeze(0).contiguous(memory_format=torch.channels_last)
+        with t("drive"), torch.inference_mode():
+            drives = self.model.drives(image, self.states)
+            prediction = drives.prediction[0].permute(1, 2, 0).float()
+        with t("upload"):
+            self.transfer.upload(self.mixer.up, self.layout.pack(drives.up))
+            self.transfer.upload(self.mixer.down, self.layout.pack(drives.down))
+            self.transfer.upload(self.prediction, prediction)
+        with t("mix"):
+            self.mixer.render(p, self.step_index)
+        with t("download"):
+            atlas = self.transfer.download(self.mixer.state, self.device)
+            new_states = self.layout.unpack(atlas)
+        record = self._measure(x, prediction, new_states)
+        if not torch.isfinite(atlas).all() or not torch.isfinite(prediction).all():
+            rule = p["rule"]
+            self.message = (f"the dynamics produced NaN/inf at step {self.step_index} (rule {rule}); the "
+                            f"layers were reset to noise. Lower the gains or turn on squashing")
+            self.reset()
+        else:
+            self.states = [s.contiguous(memory_format=torch.channels_last) for s in new_states]
+            self._drives = drives
+        self.step_index += 1
+        return record
+
+    def _measure(self, x, prediction, new_states) -> StepRecord:
+        with torch.inference_mode():
+            prediction_cpu = prediction.detach().to("cpu")
+            image_change = (prediction_cpu - self._last_prediction).pow(2).mean().sqrt().item()
+            top_change = (new_states[-1] - self.states[-1]).pow(2).mean().sqrt().item()
+            error = (x.to("cpu") - prediction_cpu).pow(2).mean().sqrt().item()
+        self._last_prediction = prediction_cpu
+        record = StepRecord(self.step_index, image_change, top_change, error)
+        self.history.append(record)
+        return record
+
+    def _sync(self) -> None:
+        if self.device.type == "cuda":
+            torch.cuda.synchronize()
+        self.ctx.finish()
+
+    # ---- what the views draw -------------------------------------------------------------
+    def frame(self) -> Frame:
+        return Frame(input=self.composite.output, prediction=self.prediction, state=self.mixer.state,
+                     up=self.mixer.up, down=self.mixer.down, layout=self.layout, stats=self.layer_stats)
+
+    def layer_stats(self) -> list[dict[str, tuple[float, float]]]:
+        """Per layer and quantity, the (center, scale) that maps its values to display gray."""
+        def stat(t: torch.Tensor) -> tuple[float, float]:
+            mean, std = t.float().mean().item(), t.float().std().item()
+            return mean, max(2.5 * std, 1e-3)
+        out = []
+        drives = self._drives
+        for i, s in enumerate(self.states):
+            entry = {"state": stat(s)}
+            entry["bottom-up"] = stat(drives.up[i]) if drives else entry["state"]
+            entry["top-down"] = stat(drives.down[i]) if drives else entry["state"]
+            out.append(entry)
+        return out
+
+    def release(self) -> None:
+        self.mixer.release()
+        self.composite.release()
+        self.prediction.release()
+        if self.source is not None:
+            self.source.close()

@@ -1,0 +1,206 @@
+"""GLSL sources with an ISF-style JSON header, ``#include``s, and hot reload.
+
+A shader may start with a comment holding a JSON object::
+
+    /*{ "DESCRIPTION": "…", "INPUTS": [ {"NAME": "fb", "TYPE": "float", "DEFAULT": 1.333,
+                                        "MIN": 0, "MAX": 4, "PER_LAYER": false} ] }*/
+
+Each input becomes a uniform declared for the shader (so the code only uses it) and a registry
+parameter ``<shader>.<NAME>`` shown in the panel and settable from the CLI, presets, MIDI and OSC.
+TYPE is ``float``, ``int``, ``bool`` or ``long`` (a choice: ``VALUES`` and ``LABELS``; the uniform
+holds the index). ``PER_LAYER`` makes it an array with one value per feature layer.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import moderngl
+
+from app import SHADER_DIR
+from app.params import MAX_LAYERS, Param
+
+GLSL_VERSION = "#version 330 core"
+_HEADER = re.compile(r"^\s*/\*\s*(\{.*?\})\s*\*/", re.S)
+_INCLUDE = re.compile(r'^\s*#include\s+"([^"]+)"\s*$', re.M)
+
+VERTEX_SHADER = GLSL_VERSION + """
+out vec2 uv;
+void main() {
+    vec2 p = vec2((gl_VertexID << 1) & 2, gl_VertexID & 2);
+    uv = p;
+    gl_Position = vec4(p * 2.0 - 1.0, 0.0, 1.0);
+}
+"""
+
+
+class ShaderError(Exception):
+    """A shader failed to parse or compile; the message names the file."""
+
+
+@dataclass
+class ShaderInput:
+    name: str
+    type: str
+    default: object
+    min: float | None = None
+    max: float | None = None
+    labels: tuple[str, ...] = ()
+    per_layer: bool = False
+    label: str = ""
+    help: str = ""
+
+    def uniform_declaration(self) -> str:
+        glsl = {"float": "float", "int": "int", "bool": "bool", "long": "int"}[self.type]
+        return f"uniform {glsl} {self.name}" + (f"[{MAX_LAYERS}];" if self.per_layer else ";")
+
+    def to_param(self, prefix: str) -> Param:
+        common = dict(name=f"{prefix}.{self.name}", help=self.help or self.label or self.name,
+                      group=f"rule: {prefix}", per_layer=self.per_layer, label=self.label)
+        if self.type == "long":
+            return Param(kind="choice", default=self.labels[int(self.default)], choices=self.labels, **common)
+        if self.type == "bool":
+            return Param(kind="bool", default=bool(self.default), **common)
+        return Param(kind=self.type, default=self.default, min=self.min, max=self.max, **common)
+
+    def uniform_value(self, value):
+        if self.type == "long":
+            return self.labels.index(value)
+        return value
+
+
+@dataclass
+class ShaderSource:
+    path: Path
+    description: str
+    inputs: list[ShaderInput]
+    body: str                      # the GLSL after the header, includes expanded
+    params: list[Param] = field(default_factory=list)
+
+    @property
+    def name(self) -> str:
+        return self.path.stem
+
+    def code(self, prelude: str = "") -> str:
+        decls = "\n".join(i.uniform_declaration() for i in self.inputs)
+        return f"{GLSL_VERSION}\n#define MAX_LAYERS {MAX_LAYERS}\n{decls}\n{prelude}\n#line 1\n{self.body}"
+
+
+def _expand_includes(text: str, base: Path, seen: tuple[Path, ...] = ()) -> str:
+    """Inline ``#include "file"`` (relative to the including file, then to the shader folder),
+    followed by a ``#line`` so compiler errors keep the including file's line numbers."""
+    def replace(m: re.Match) -> str:
+        name = m.group(1)
+        target = next((p.resolve() for p in (base / name, SHADER_DIR / name) if p.exists()), None)
+        if target is None:
+            raise ShaderError(f"{base}: cannot find #include \"{name}\"")
+        if target in seen:
+            raise ShaderError(f"{base}: #include cycle through {name}")
+        next_line = text.count("\n", 0, m.end()) + 2
+        return _expand_includes(target.read_text(), target.parent, (*seen, target)) + f"\n#line {next_line}"
+    return _INCLUDE.sub(replace, text)
+
+
+def _parse_input(path: Path, spec: dict) -> ShaderInput:
+    try:
+        name, kind = spec["NAME"], spec.get("TYPE", "float")
+    except (KeyError, TypeError):
+        raise ShaderError(f"{path}: every INPUTS entry needs a NAME") from None
+    if not re.fullmatch(r"[A-Za-z_][A-Za-z0-9_]*", str(name)):
+        raise ShaderError(f"{path}: input name {name!r} is not a GLSL identifier")
+    if kind not in ("float", "int", "bool", "long"):
+        raise ShaderError(f"{path}: input {name} has TYPE {kind!r}; use float, int, bool or long")
+    labels = tuple(str(x) for x in spec.get("LABELS", spec.get("VALUES", ())))
+    if kind == "long" and not labels:
+        raise ShaderError(f"{path}: input {name} of TYPE long needs LABELS")
+    default = spec.get("DEFAULT", 0 if kind != "bool" else False)
+    inp = ShaderInput(name=name, type=kind, default=default, min=spec.get("MIN"), max=spec.get("MAX"),
+                      labels=labels, per_layer=bool(spec.get("PER_LAYER", False)),
+                      label=spec.get("LABEL", ""), help=spec.get("HELP", ""))
+    if kind in ("float", "int") and (inp.min is None or inp.max is None):
+        raise ShaderError(f"{path}: input {name} needs MIN and MAX")
+    return inp
+
+
+def parse_shader(path: Path) -> ShaderSource:
+    try:
+        text = Path(path).read_text()
+    except (OSError, UnicodeDecodeError) as e:
+        raise ShaderError(f"cannot read shader {path}: {e}") from None
+    description, inputs, body = "", [], text
+    m = _HEADER.match(text)
+    if m:
+        try:
+            header = json.loads(m.group(1))
+        except json.JSONDecodeError as e:
+            raise ShaderError(f"{path}: header is not valid JSON ({e})") from None
+        description = header.get("DESCRIPTION", "")
+        inputs = [_parse_input(path, spec) for spec in header.get("INPUTS", [])]
+        # keep line numbers of compiler errors pointing into the file
+        body = "\n" * m.group(0).count("\n") + text[m.end():]
+    source = ShaderSource(path=Path(path), description=description, inputs=inputs,
+                          body=_expand_includes(body, Path(path).parent))
+    try:
+        source.params = [i.to_param(source.name) for i in inputs]
+    except (ValueError, IndexError) as e:
+        raise ShaderError(f"{path}: bad input declaration ({e})") from None
+    return source
+
+
+def compile_program(ctx: moderngl.Context, source: ShaderSource, prelude: str = "") -> moderngl.Program:
+    try:
+        return ctx.program(vertex_shader=VERTEX_SHADER, fragment_shader=source.code(prelude))
+    except moderngl.Error as e:
+        lines = [line.strip() for line in str(e).splitlines() if line.strip()]
+        errors = [line for line in lines if "error" in line.lower() and "compiler failed" not in line.lower()]
+        detail = " | ".join(errors or lines)
+        raise ShaderError(f"{source.path.name}: {detail[:400]}") from None
+
+
+def program_from_file(ctx: moderngl.Context, path: Path, prelude: str = "") -> tuple[moderngl.Program, ShaderSource]:
+    source = parse_shader(path)
+    return compile_program(ctx, source, prelude), source
+
+
+def set_uniform(program: moderngl.Program, name: str, value) -> None:
+    """Set a uniform when the compiled program still uses it (unused ones are optimised away)."""
+    if name not in program:
+        return
+    u = program[name]
+    if isinstance(value, (list, tuple)) and getattr(u, "array_length", 1) > 1:
+        length = u.array_length
+        values = list(value)[:length]
+        if len(values) < length:
+            values += [values[-1] if values else 0] * (length - len(values))
+        if isinstance(values[0], (tuple, list)):
+            u.value = [tuple(v) for v in values]
+        else:
+            u.value = [float(v) if isinstance(u.value[0], float) else int(v) for v in values]
+    elif isinstance(value, bool):
+        u.value = int(value)
+    else:
+        u.value = value
+
+
+class FileWatch:
+    """Tells when any of a set of files changed since the last look (cheap mtime polling)."""
+
+    def __init__(self, paths: list[Path]):
+        self._stamps = {Path(p): self._mtime(p) for p in paths}
+
+    @staticmethod
+    def _mtime(p) -> float:
+        try:
+            return Path(p).stat().st_mtime
+        except OSError:
+            return 0.0
+
+    def changed(self) -> bool:
+        fresh = {p: self._mtime(p) for p in self._stamps}
+        if fresh != self._stamps:
+            self._stamps = fresh
+            return True
+        return False

@@ -1,0 +1,124 @@
+"""What the output shows: the prediction alone, input | prediction | error, or a debug grid of
+every layer (columns: image, layer 1 … L; rows: state / prediction, bottom-up / input,
+top-down / error)."""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+from typing import Callable
+
+import moderngl
+
+from app import SHADER_DIR
+from app.gl.atlas import AtlasLayout
+from app.gl.shaders import program_from_file, set_uniform
+
+VIEWS = ("main", "compare", "grid")
+GRID_ROWS = ("state", "bottom-up", "top-down")
+IMAGE_ROWS = ("prediction", "input", "error")
+
+
+@dataclass
+class Cell:
+    """One square of a view: what it shows and where (pixels, y down from the top)."""
+    label: str
+    x: int
+    y: int
+    w: int
+    h: int
+
+
+@dataclass
+class Frame:
+    """Textures and statistics a view draws from."""
+    input: moderngl.Texture
+    prediction: moderngl.Texture
+    state: moderngl.Texture
+    up: moderngl.Texture
+    down: moderngl.Texture
+    layout: AtlasLayout
+    stats: Callable[[], list[dict[str, tuple[float, float]]]]   # per layer: quantity → (center, scale)
+
+
+def grid_shape(view: str, n_layers: int) -> tuple[int, int]:
+    """(columns, rows) of square cells."""
+    return {"main": (1, 1), "compare": (3, 1), "grid": (n_layers + 1, 3)}[view]
+
+
+def natural_size(view: str, size: int, n_layers: int) -> tuple[int, int]:
+    cols, rows = grid_shape(view, n_layers)
+    return cols * size, rows * size
+
+
+def cells(view: str, n_layers: int, width: int, height: int) -> list[Cell]:
+    """The view's cells fitted (letterboxed) into width × height."""
+    cols, rows = grid_shape(view, n_layers)
+    side = max(1, min(width // cols, height // rows))
+    x0, y0 = (width - cols * side) // 2, (height - rows * side) // 2
+    if view == "main":
+        labels = [["prediction"]]
+    elif view == "compare":
+        labels = [["input", "prediction", "error"]]
+    else:
+        labels = [[IMAGE_ROWS[r]] + [f"layer {l} {GRID_ROWS[r]}" for l in range(1, n_layers + 1)]
+                  for r in range(rows)]
+    return [Cell(labels[r][c], x0 + c * side, y0 + r * side, side, side) for r in range(rows) for c in range(cols)]
+
+
+class Views:
+    def __init__(self, ctx: moderngl.Context):
+        self.ctx = ctx
+        self.image_program, _ = program_from_file(ctx, SHADER_DIR / "views" / "image.glsl")
+        self.channel_program, _ = program_from_file(ctx, SHADER_DIR / "views" / "channels.glsl")
+        self.image_vao = ctx.vertex_array(self.image_program, [])
+        self.channel_vao = ctx.vertex_array(self.channel_program, [])
+
+    def render(self, frame: Frame, view: str, target: moderngl.Framebuffer, error_gain: float = 4.0,
+               region: tuple[int, int, int, int] | None = None,
+               canvas: tuple[int, int] | None = None) -> list[Cell]:
+        """Draw ``view`` into ``target`` inside ``region`` (x, y from the top, w, h; default: all of it).
+        ``canvas`` is the target's pixel size (needed for the window, whose size changes)."""
+        target.use()
+        fw, fh = canvas or target.size
+        rx, ry, rw, rh = region or (0, 0, fw, fh)
+        layout_cells = cells(view, len(frame.layout.bands), rw, rh)
+        stats = frame.stats() if view == "grid" else None
+        for cell in layout_cells:
+            cell.x += rx
+            cell.y += ry
+            target.viewport = (cell.x, fh - cell.y - cell.h, cell.w, cell.h)
+            self._draw_cell(frame, cell.label, error_gain, stats)
+        target.viewport = (0, 0, fw, fh)
+        return layout_cells
+
+    def _draw_cell(self, frame: Frame, label: str, error_gain: float, stats) -> None:
+        if label in ("input", "prediction", "error"):
+            p = self.image_program
+            a = frame.prediction if label == "prediction" else frame.input
+            a.use(0)
+            frame.prediction.use(1)
+            set_uniform(p, "a_tex", 0)
+            set_uniform(p, "b_tex", 1)
+            set_uniform(p, "kind", 1 if label == "error" else 0)
+            set_uniform(p, "gain", error_gain)
+            self.image_vao.render(moderngl.TRIANGLES, vertices=3)
+            return
+        _, number, quantity = label.split(" ", 2)
+        layer = int(number) - 1
+        band = frame.layout.bands[layer]
+        texture = {"state": frame.state, "bottom-up": frame.up, "top-down": frame.down}[quantity]
+        center, scale = stats[layer][quantity]
+        grid_cols = math.ceil(math.sqrt(band.channels))
+        p = self.channel_program
+        texture.use(0)
+        set_uniform(p, "atlas_tex", 0)
+        set_uniform(p, "band_y0", band.y0)
+        set_uniform(p, "tile_size", (band.width, band.height))
+        set_uniform(p, "band_columns", band.columns)
+        set_uniform(p, "channels", band.channels)
+        set_uniform(p, "grid_columns", grid_cols)
+        set_uniform(p, "grid_rows", math.ceil(band.channels / grid_cols))
+        set_uniform(p, "center", center)
+        set_uniform(p, "scale", scale)
+        self.channel_vao.render(moderngl.TRIANGLES, vertices=3)

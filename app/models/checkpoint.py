@@ -1,0 +1,156 @@
+"""Checkpoints: safetensors weights plus a JSON card.
+
+``models/NAME.safetensors`` holds the weights (with the card embedded in its metadata, so a lone
+file still loads) and ``models/NAME.json`` is the card people read: architecture, data, steps,
+losses and the command that reproduces it. Loading checks that weights and card agree and turns
+every failure into a one-line ``UserError``.
+"""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass
+from pathlib import Path
+
+import torch
+from safetensors import SafetensorError
+from safetensors.torch import load_file, save_file, safe_open
+
+from app import MODEL_DIR
+from app.errors import UserError
+from app.models.autoencoder import AutoencoderConfig, ConvAutoencoder
+from app.models.base import LayerStack
+
+ARCHITECTURES = {"autoencoder": (ConvAutoencoder, AutoencoderConfig)}
+
+
+@dataclass
+class LoadedModel:
+    name: str
+    path: Path
+    card: dict
+    model: LayerStack
+
+
+def build(card: dict) -> LayerStack:
+    arch = card.get("architecture")
+    if not isinstance(arch, dict) or arch.get("kind") not in ARCHITECTURES:
+        raise ValueError(f"card has no known architecture.kind (known: {', '.join(ARCHITECTURES)})")
+    cls, config_cls = ARCHITECTURES[arch["kind"]]
+    return cls(config_cls(**arch.get("config", {})))
+
+
+def architecture_of(model: LayerStack) -> dict:
+    return {"kind": model.kind, "config": model.config.to_dict()}
+
+
+def save(model: LayerStack, path: Path | str, card: dict | None = None) -> Path:
+    """Write ``path`` (.safetensors) and its card beside it (.json)."""
+    path = Path(path).with_suffix(".safetensors")
+    path.parent.mkdir(parents=True, exist_ok=True)
+    card = {"name": path.stem, **(card or {}), "architecture": architecture_of(model)}
+    tensors = {k: v.detach().to("cpu", torch.float32).contiguous() for k, v in model.state_dict().items()}
+    save_file(tensors, str(path), metadata={"card": json.dumps(card)})
+    path.with_suffix(".json").write_text(json.dumps(card, indent=2) + "\n")
+    return path
+
+
+def resolve(name_or_path: str, model_dir: Path = MODEL_DIR) -> Path:
+    candidate = Path(name_or_path).expanduser()
+    if candidate.suffix == ".safetensors" or candidate.exists() or "/" in name_or_path:
+        if not candidate.exists():
+            raise UserError(f"checkpoint {name_or_path!r} not found; pass a model name from models/ "
+                            f"or a path to a .safetensors file")
+        return candidate
+    path = model_dir / f"{name_or_path}.safetensors"
+    if not path.exists():
+        names = ", ".join(list_models(model_dir)) or "none yet; train one with `hypnagogia train ae`"
+        raise UserError(f"no model named {name_or_path!r} in {model_dir} (available: {names})")
+    return path
+
+
+def read_card(path: Path) -> dict:
+    """The card for ``path``: the JSON beside it when there is one, else the embedded copy."""
+    sidecar = path.with_suffix(".json")
+    if sidecar.exists() and path.suffix == ".safetensors":
+        try:
+            card = json.loads(sidecar.read_text())
+        except (json.JSONDecodeError, UnicodeDecodeError) as e:
+            raise UserError(f"model card {sidecar} is not valid JSON ({e}); fix or delete it") from None
+        if not isinstance(card, dict):
+            raise UserError(f"model card {sidecar} must hold a JSON object; fix or delete it")
+        return card
+    try:
+        with safe_open(str(path), framework="pt") as f:
+            meta = f.metadata() or {}
+    except (SafetensorError, OSError, ValueError) as e:
+        raise UserError(f"{path} is not a hypnagogia checkpoint ({_short(e)}); pick a .safetensors "
+                        f"file written by `hypnagogia train`") from None
+    if "card" not in meta:
+        raise UserError(f"{path} has no model card (no {sidecar.name} beside it and none embedded); "
+                        f"it was not written by hypnagogia")
+    return json.loads(meta["card"])
+
+
+def load(name_or_path: str, device: torch.device | str = "cpu", model_dir: Path = MODEL_DIR) -> LoadedModel:
+    path = resolve(name_or_path, model_dir)
+    card = read_card(path)
+    try:
+        model = build(card)
+    except (TypeError, ValueError) as e:
+        raise UserError(f"model card of {path} describes no buildable model ({_short(e)}); fix the card "
+                        f"or retrain") from None
+    try:
+        weights = load_file(str(path))
+    except (SafetensorError, OSError, ValueError) as e:
+        raise UserError(f"{path} is not a hypnagogia checkpoint ({_short(e)}); pick a .safetensors file "
+                        f"written by `hypnagogia train`") from None
+    _check_shapes(path, card, model, weights)
+    model.load_state_dict(weights)
+    model.eval().requires_grad_(False).to(device)
+    return LoadedModel(name=path.stem, path=path, card=card, model=model)
+
+
+def _check_shapes(path: Path, card: dict, model: LayerStack, weights: dict) -> None:
+    expected = {k: tuple(v.shape) for k, v in model.state_dict().items()}
+    found = {k: tuple(v.shape) for k, v in weights.items()}
+    described = _describe(card)
+    missing = sorted(set(expected) - set(found))
+    if missing:
+        raise UserError(f"{path} does not match its card ({described}): weight {missing[0]} is missing "
+                        f"({len(missing)} in all); retrain or restore the matching card")
+    extra = sorted(set(found) - set(expected))
+    if extra:
+        raise UserError(f"{path} does not match its card ({described}): unexpected weight {extra[0]} "
+                        f"({len(extra)} in all); retrain or restore the matching card")
+    for key, shape in expected.items():
+        if found[key] != shape:
+            raise UserError(f"{path} does not match its card ({described}): {key} has shape "
+                            f"{found[key]} but the card's architecture needs {shape}; retrain or restore "
+                            f"the matching card")
+
+
+def _describe(card: dict) -> str:
+    arch = card.get("architecture", {})
+    config = arch.get("config", {})
+    widths = config.get("widths")
+    return f"{arch.get('kind', '?')} " + ("-".join(map(str, widths)) if widths else "")
+
+
+def _short(e: Exception) -> str:
+    return str(e).strip().splitlines()[0][:120] if str(e).strip() else type(e).__name__
+
+
+def list_models(model_dir: Path = MODEL_DIR) -> list[str]:
+    return sorted(p.stem for p in Path(model_dir).glob("*.safetensors"))
+
+
+def model_cards(model_dir: Path = MODEL_DIR) -> dict[str, dict]:
+    """Every model in ``model_dir`` with its card (an ``error`` entry where the card is unreadable)."""
+    cards = {}
+    for name in list_models(model_dir):
+        try:
+            cards[name] = read_card(Path(model_dir) / f"{name}.safetensors")
+        except UserError as e:
+            cards[name] = {"error": str(e)}
+    return cards

@@ -1,0 +1,289 @@
+"""The one registry of live parameters.
+
+Every controller (panel, CLI ``--set``, presets, MIDI, OSC) reads and writes parameters here, by
+address; the engine reads them once per step. A parameter is declared once with its type, range,
+default, help and group. Per-layer parameters hold one value per feature layer and are addressed
+as ``name.K`` (K = 1 … MAX_LAYERS); the bare ``name`` sets every layer at once.
+"""
+
+from __future__ import annotations
+
+import math
+import threading
+from dataclasses import dataclass, field
+from typing import Any, Iterable
+
+MAX_LAYERS = 8
+
+KINDS = ("float", "int", "bool", "choice")
+_TRUE = {"1", "true", "on", "yes"}
+_FALSE = {"0", "false", "off", "no"}
+
+
+class ParamError(ValueError):
+    """An invalid parameter address or value; the message says what is allowed."""
+
+
+@dataclass(frozen=True)
+class Param:
+    name: str
+    kind: str
+    default: Any
+    help: str
+    group: str = ""
+    min: float | None = None
+    max: float | None = None
+    choices: tuple[str, ...] = ()
+    per_layer: bool = False
+    label: str = ""
+
+    def __post_init__(self):
+        if self.kind not in KINDS:
+            raise ValueError(f"parameter {self.name}: kind must be one of {KINDS}, got {self.kind!r}")
+        if not self.group:
+            object.__setattr__(self, "group", self.name.split(".")[0] if "." in self.name else "main")
+        if not self.label:
+            object.__setattr__(self, "label", self.name.rsplit(".", 1)[-1].replace("_", " "))
+
+    def coerce(self, value: Any) -> Any:
+        """Return ``value`` converted to this parameter's type, or raise ParamError."""
+        what = f"{self.name} expects {self.describe()}, got {value!r}"
+        if self.kind == "bool":
+            if isinstance(value, str):
+                low = value.strip().lower()
+                if low in _TRUE:
+                    return True
+                if low in _FALSE:
+                    return False
+                raise ParamError(what)
+            if isinstance(value, (bool, int, float)) and value in (0, 1):
+                return bool(value)
+            raise ParamError(what)
+        if self.kind == "choice":
+            text = str(value).strip()
+            if text in self.choices:
+                return text
+            if isinstance(value, (int, float)) and not isinstance(value, bool) and float(value).is_integer() \
+                    and 0 <= int(value) < len(self.choices):
+                return self.choices[int(value)]
+            raise ParamError(what)
+        try:
+            number = float(value.strip()) if isinstance(value, str) else float(value)
+        except (TypeError, ValueError):
+            raise ParamError(what) from None
+        if not math.isfinite(number):
+            raise ParamError(what)
+        if self.kind == "int":
+            if not number.is_integer():
+                raise ParamError(what)
+            number = int(number)
+        if (self.min is not None and number < self.min) or (self.max is not None and number > self.max):
+            raise ParamError(what)
+        return number
+
+    def describe(self) -> str:
+        if self.kind == "bool":
+            return "on/off (1/0, true/false)"
+        if self.kind == "choice":
+            return "one of " + ", ".join(self.choices)
+        noun = "an integer" if self.kind == "int" else "a number"
+        if self.min is not None and self.max is not None:
+            return f"{noun} from {self.min:g} to {self.max:g}"
+        return noun
+
+    def normalized(self, value: Any) -> float:
+        """Position of ``value`` in the range, 0…1 (for MIDI/OSC style controllers)."""
+        if self.kind == "bool":
+            return float(value)
+        if self.kind == "choice":
+            return self.choices.index(value) / max(1, len(self.choices) - 1)
+        return (value - self.min) / (self.max - self.min)
+
+    def from_normalized(self, position: float) -> Any:
+        position = min(1.0, max(0.0, float(position)))
+        if self.kind == "bool":
+            return position >= 0.5
+        if self.kind == "choice":
+            return self.choices[round(position * (len(self.choices) - 1))]
+        value = self.min + position * (self.max - self.min)
+        return round(value) if self.kind == "int" else value
+
+
+@dataclass
+class _Slot:
+    param: Param
+    values: list = field(default_factory=list)
+
+
+class Registry:
+    """Live parameter values, thread-safe, with a version counter that changes on every write."""
+
+    def __init__(self, params: Iterable[Param] = ()):
+        self._slots: dict[str, _Slot] = {}
+        self._lock = threading.RLock()
+        self.version = 0
+        for p in params:
+            self.declare(p)
+
+    def declare(self, param: Param) -> None:
+        """Add a parameter. Declaring the same name again keeps its current value when the type
+        still admits it (shaders re-declare on hot reload)."""
+        with self._lock:
+            old = self._slots.get(param.name)
+            count = MAX_LAYERS if param.per_layer else 1
+            values = [param.default] * count
+            if old is not None:
+                for i, v in enumerate(old.values[:count]):
+                    try:
+                        values[i] = param.coerce(v)
+                    except ParamError:
+                        pass
+            self._slots[param.name] = _Slot(param, values)
+            self.version += 1
+
+    def __contains__(self, name: str) -> bool:
+        return name in self._slots
+
+    def param(self, name: str) -> Param:
+        try:
+            return self._slots[name].param
+        except KeyError:
+            raise ParamError(self._unknown(name)) from None
+
+    def params(self, group: str | None = None) -> list[Param]:
+        return [s.param for s in self._slots.values() if group is None or s.param.group == group]
+
+    def groups(self) -> list[str]:
+        seen: dict[str, None] = {}
+        for s in self._slots.values():
+            seen.setdefault(s.param.group, None)
+        return list(seen)
+
+    def get(self, name: str, layer: int = 1) -> Any:
+        """Value of ``name``; for a per-layer parameter, its value at feature layer ``layer`` (1-based)."""
+        slot = self._slots[name]
+        return slot.values[layer - 1] if slot.param.per_layer else slot.values[0]
+
+    def layers(self, name: str) -> list:
+        """All MAX_LAYERS values of a per-layer parameter."""
+        return list(self._slots[name].values)
+
+    def __getitem__(self, address: str) -> Any:
+        name, layer = self._resolve(address)
+        return self.get(name, layer or 1)
+
+    def set(self, address: str, value: Any) -> Any:
+        """Validate and store ``value`` at ``address`` (``name`` or ``name.K``); returns the stored value."""
+        name, layer = self._resolve(address)
+        with self._lock:
+            slot = self._slots[name]
+            coerced = slot.param.coerce(value)
+            if layer is None:
+                slot.values = [coerced] * len(slot.values)
+            else:
+                slot.values[layer - 1] = coerced
+            self.version += 1
+        return coerced
+
+    def set_choices(self, name: str, choices: tuple[str, ...]) -> None:
+        with self._lock:
+            slot = self._slots[name]
+            current = slot.values[0]
+            default = current if current in choices else (slot.param.default if slot.param.default in choices
+                                                            else choices[0])
+            param = Param(**{**slot.param.__dict__, "choices": tuple(choices), "default": default})
+            self._slots[name] = _Slot(param, [default if v not in choices else v for v in slot.values])
+            self.version += 1
+
+    def apply(self, assignment: str) -> tuple[str, Any]:
+        """Apply a ``name=value`` text assignment (CLI ``--set``, presets)."""
+        if "=" not in assignment:
+            raise ParamError(f"--set expects name=value, got {assignment!r}")
+        address, text = assignment.split("=", 1)
+        address = address.strip()
+        return address, self.set(address, text)
+
+    def reset(self, name: str | None = None) -> None:
+        with self._lock:
+            for slot in self._slots.values():
+                if name is None or slot.param.name == name:
+                    slot.values = [slot.param.default] * len(slot.values)
+            self.version += 1
+
+    def snapshot(self) -> dict[str, Any]:
+        """Every address with its value (per-layer parameters expanded to ``name.K``)."""
+        with self._lock:
+            out: dict[str, Any] = {}
+            for name, slot in self._slots.items():
+                if slot.param.per_layer:
+                    for i, v in enumerate(slot.values, 1):
+                        out[f"{name}.{i}"] = v
+                else:
+                    out[name] = slot.values[0]
+            return out
+
+    def _resolve(self, address: str) -> tuple[str, int | None]:
+        if address in self._slots:
+            return address, None
+        head, _, tail = address.rpartition(".")
+        if head in self._slots and tail.isdigit():
+            slot = self._slots[head]
+            if not slot.param.per_layer:
+                raise ParamError(f"{head} is not a per-layer parameter; use {head}=value")
+            k = int(tail)
+            if not 1 <= k <= MAX_LAYERS:
+                raise ParamError(f"{address}: layer must be 1 to {MAX_LAYERS}")
+            return head, k
+        raise ParamError(self._unknown(address))
+
+    def _unknown(self, address: str) -> str:
+        import difflib
+        close = difflib.get_close_matches(address, list(self._slots), n=3)
+        hint = f"; did you mean {', '.join(close)}?" if close else "; `hypnagogia params` lists them all"
+        return f"unknown parameter {address!r}{hint}"
+
+
+def core_params() -> list[Param]:
+    """The parameters of the loop itself; mixing rules add their own from their shader headers."""
+    return [
+        Param("dream", "float", 0.0, "How much of the network's own last prediction replaces the source "
+              "frame as its input (0 = follow the source, 1 = full dream).", "dream", 0.0, 1.0),
+        Param("input_noise", "float", 0.0, "Uniform noise added to the input frame, as a fraction of full "
+              "range (0.125 ≈ ±32/255, PVM's noisy signal).", "dream", 0.0, 1.0),
+        Param("paused", "bool", False, "Stop stepping the dynamics (the view keeps showing the last step).", "dream"),
+        Param("rule", "choice", "general", "The GLSL rule that mixes each layer's state with its bottom-up "
+              "and top-down drives (shaders/rules/*.glsl).", "layers", choices=("general",)),
+        Param("lesion.up", "bool", False, "Cut the bottom-up drive into this layer (the encoding of the "
+              "layer below becomes zero; weights are kept).", "layers", per_layer=True, label="cut bottom-up"),
+        Param("lesion.down", "bool", False, "Cut the top-down drive into this layer (the decoding of the "
+              "layer above becomes zero; weights are kept).", "layers", per_layer=True, label="cut top-down"),
+        Param("occluder.mode", "choice", "off", "Blind spot: the shape is filled; inverse spot: everything "
+              "but the shape is filled.", "occluder", choices=("off", "blind", "inverse"), label="mode"),
+        Param("occluder.shape", "choice", "disc", "Shape of the occluder.", "occluder",
+              choices=("disc", "square"), label="shape"),
+        Param("occluder.fill", "choice", "gray", "What fills the occluded region: mid-gray, fresh noise, or "
+              "the network's own prediction (a dream spot).", "occluder",
+              choices=("gray", "noise", "prediction"), label="fill"),
+        Param("occluder.x", "float", 0.5, "Centre of the occluder, 0 = left edge, 1 = right edge "
+              "(drag it in the view).", "occluder", 0.0, 1.0, label="x"),
+        Param("occluder.y", "float", 0.5, "Centre of the occluder, 0 = top edge, 1 = bottom edge "
+              "(drag it in the view).", "occluder", 0.0, 1.0, label="y"),
+        Param("occluder.size", "float", 0.35, "Diameter (disc) or side (square) as a fraction of the frame.",
+              "occluder", 0.0, 1.5, label="size"),
+        Param("feedback.zoom", "float", 1.0, "Zoom applied to the prediction before it is fed back "
+              "(>1 zooms in every step: an infinite zoom).", "feedback", 0.8, 1.25, label="zoom"),
+        Param("feedback.rotate", "float", 0.0, "Rotation in degrees applied to the fed-back prediction each "
+              "step.", "feedback", -10.0, 10.0, label="rotate"),
+        Param("feedback.shift_x", "float", 0.0, "Horizontal shift of the fed-back prediction per step, as a "
+              "fraction of the frame.", "feedback", -0.05, 0.05, label="shift x"),
+        Param("feedback.shift_y", "float", 0.0, "Vertical shift of the fed-back prediction per step, as a "
+              "fraction of the frame.", "feedback", -0.05, 0.05, label="shift y"),
+        Param("view", "choice", "main", "What the output shows: the prediction, input | prediction | error "
+              "side by side, or a grid of every layer's state and drives.", "view",
+              choices=("main", "compare", "grid")),
+        Param("error_gain", "float", 4.0, "Amplification of the prediction error in the views.", "view", 1.0, 16.0),
+    ]
+
+
+def make_registry() -> Registry:
+    return Registry(core_params())

@@ -1,0 +1,93 @@
+"""Frame sources: webcam, video files, still images, the sample clip and procedural patterns.
+
+Every source returns frames already fitted to the model's square input, as
+(size, size, 3) uint8 RGB, C-contiguous.
+"""
+
+from pathlib import Path
+from typing import Protocol
+
+import numpy as np
+
+from app import ASSET_DIR
+from app.errors import UserError
+from app.sources.fallback import FallbackSource
+from app.sources.image import ImageSource
+from app.sources.procedural import NoiseSource, ShapesSource
+from app.sources.video import VideoFileSource
+from app.sources.webcam import WebcamSource
+
+SAMPLE_CLIP = ASSET_DIR / "sample.mp4"
+IMAGE_EXTENSIONS = frozenset(
+    {".png", ".jpg", ".jpeg", ".bmp", ".tif", ".tiff", ".webp", ".ppm", ".pgm", ".pnm", ".jp2"}
+)
+
+
+class Source(Protocol):
+    name: str
+    message: str  # "" when all is well, else a one-line status for the panel
+
+    def read(self) -> np.ndarray | None:
+        """The newest frame, or None if nothing new since the last read."""
+
+    def close(self) -> None: ...
+
+
+def open_source(spec: str, size: int, *, realtime: bool = False) -> Source:
+    """Open the source named by `spec`: "webcam", "webcam:N", "sample", "noise", "shapes",
+    or a path to a video file or still image.
+
+    realtime=True plays video files at their own frame rate by wall clock; realtime=False
+    returns the next frame on every read (for recording).
+    """
+    if size < 1:
+        raise UserError(f"source size must be a positive number of pixels, got {size}")
+    if spec == "webcam" or spec.startswith("webcam:"):
+        index = _webcam_index(spec)
+        return FallbackSource(lambda: WebcamSource(index, size), lambda: _open_stand_in(size, realtime))
+    if spec == "sample":
+        return _open_sample_clip(size, realtime)
+    if spec == "noise":
+        return NoiseSource(size)
+    if spec == "shapes":
+        return ShapesSource(size)
+    path = Path(spec).expanduser()
+    if path.suffix.lower() in IMAGE_EXTENSIONS:
+        return ImageSource(path, size)
+    return VideoFileSource(path, size, realtime=realtime)
+
+
+def _webcam_index(spec: str) -> int:
+    _, _, number = spec.partition(":")
+    if not number:
+        return 0
+    if not number.isdigit():
+        raise UserError(f"bad source '{spec}': write webcam:N with N a camera index, e.g. webcam:1")
+    return int(number)
+
+
+def _open_sample_clip(size: int, realtime: bool) -> VideoFileSource:
+    if not SAMPLE_CLIP.is_file():
+        raise UserError(f"sample clip missing at '{SAMPLE_CLIP}'; rebuild it with: python -m app.sources.sample_clip")
+    return VideoFileSource(SAMPLE_CLIP, size, realtime=realtime)
+
+
+def _open_stand_in(size: int, realtime: bool) -> Source:
+    """What plays when the webcam is unavailable: the sample clip, or moving shapes if that is missing too."""
+    try:
+        return _open_sample_clip(size, realtime)
+    except UserError:
+        return ShapesSource(size)
+
+
+__all__ = [
+    "SAMPLE_CLIP",
+    "FallbackSource",
+    "ImageSource",
+    "NoiseSource",
+    "ShapesSource",
+    "Source",
+    "VideoFileSource",
+    "WebcamSource",
+    "open_source",
+]

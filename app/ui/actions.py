@@ -1,0 +1,122 @@
+"""What the panel buttons and the keyboard shortcuts do, in one place."""
+
+from __future__ import annotations
+
+from app.errors import UserError
+from app.gl.output import OffscreenTarget
+from app.gl.views import natural_size
+from app.io.recorder import VideoRecorder
+from app.io.screenshot import save_png
+from app.models.checkpoint import load
+from app.sources import open_source
+from app.ui.state import AppState, LiveRecording
+import time
+
+
+def toggle_pause(state: AppState) -> None:
+    state.registry.set("paused", not state.registry["paused"])
+
+
+def toggle_dream(state: AppState) -> None:
+    current = state.registry["dream"]
+    if current > 0:
+        state.last_dream = current
+        state.registry.set("dream", 0.0)
+    else:
+        state.registry.set("dream", state.last_dream or 1.0)
+
+
+def toggle_occluder(state: AppState) -> None:
+    mode = state.registry["occluder.mode"]
+    state.registry.set("occluder.mode", "off" if mode != "off" else "blind")
+
+
+def reset_to_noise(state: AppState) -> None:
+    state.engine.reset()
+    state.notify("layers reset to noise")
+
+
+def cycle_view(state: AppState, view: str) -> None:
+    state.registry.set("view", view)
+
+
+def render_offscreen(state: AppState, view: str, size: tuple[int, int]):
+    target = OffscreenTarget(state.engine.ctx, *size)
+    try:
+        state.views.render(state.engine.frame(), view, target.fbo, state.registry["error_gain"])
+        return target.read()
+    finally:
+        target.release()
+
+
+def take_screenshot(state: AppState) -> None:
+    view = state.registry["view"]
+    size = natural_size(view, state.engine.size, state.engine.n_layers)
+    try:
+        path = save_png(render_offscreen(state, view, size), state.capture_dir)
+    except (OSError, UserError) as e:
+        state.notify(f"screenshot failed: {e}")
+        return
+    state.notify(f"screenshot saved: {path}")
+
+
+def toggle_recording(state: AppState) -> None:
+    if state.recording is not None:
+        stop_recording(state)
+        return
+    view = state.registry["view"]
+    size = natural_size(view, state.engine.size, state.engine.n_layers)
+    path = state.capture_dir / time.strftime("hypnagogia-%Y%m%d-%H%M%S.mp4")
+    try:
+        recorder = VideoRecorder(path, *size, fps=60.0, live=True)
+    except UserError as e:
+        state.notify(f"cannot record: {e}")
+        return
+    state.recording = LiveRecording(recorder, size, view)
+    state.notify(f"recording to {path}")
+
+
+def stop_recording(state: AppState) -> None:
+    rec, state.recording = state.recording, None
+    if rec is None:
+        return
+    try:
+        rec.recorder.close()
+    except UserError as e:
+        state.notify(str(e))
+        return
+    dropped = f", {rec.recorder.frames_dropped} dropped" if rec.recorder.frames_dropped else ""
+    state.notify(f"recording saved: {rec.recorder.path} ({rec.recorder.frames_written} frames{dropped})")
+
+
+def record_frame(state: AppState) -> None:
+    rec = state.recording
+    if rec is None:
+        return
+    rec.recorder.write(render_offscreen(state, rec.view, rec.size))
+    if rec.recorder.error:
+        state.notify(rec.recorder.error)
+        stop_recording(state)
+
+
+def switch_source(state: AppState, spec: str) -> None:
+    try:
+        source = open_source(spec, state.engine.size, realtime=True)
+    except UserError as e:
+        state.notify(str(e))
+        return
+    state.engine.set_source(source)
+    state.source_spec = spec
+    state.notify(f"source: {source.name}")
+
+
+def switch_model(state: AppState, name: str) -> None:
+    try:
+        loaded = load(name, state.engine.device)
+        state.engine.set_model(loaded)
+    except UserError as e:
+        state.notify(str(e))
+        return
+    if state.recording is not None and state.recording.view == "grid":
+        stop_recording(state)
+    state.notify(f"model: {name}")

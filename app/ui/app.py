@@ -1,0 +1,110 @@
+"""The live window: the loop steps once per displayed frame, the view fills the window beside
+the panel, and every control writes the registry."""
+
+from __future__ import annotations
+
+import json
+import time
+from pathlib import Path
+
+from app.ui.window import Window  # imports imgui_bundle before glfw
+from app.gl.views import Views
+from app.session import build_engine
+from app.ui import actions
+from app.ui.input import handle_keys, handle_mouse
+from app.ui.panel import PANEL_WIDTH, draw_panel
+from app.ui.state import AppState
+from imgui_bundle import imgui
+
+SHADER_POLL_S = 0.5
+PROBE_INTERVAL_S = 0.25
+
+
+def run_live(args) -> int:
+    width, height = (int(v) for v in args.window_size.lower().split("x"))
+    window = Window("Hypnagogia", width, height, fullscreen=args.fullscreen)
+    try:
+        engine = build_engine(window.ctx, args, realtime=True)
+        capture_dir = Path(args.captures).expanduser() if args.captures else Path.home() / "hypnagogia"
+        state = AppState(engine=engine, views=Views(window.ctx), capture_dir=capture_dir, source_spec=args.source)
+        state.notify(f"{engine.loaded.name} at {engine.size}px on {engine.device}; source: {engine.source.name}")
+        _loop(window, state, Path(args.ui_probe) if args.ui_probe else None)
+    finally:
+        window.shutdown()
+    return 0
+
+
+def _loop(window: Window, state: AppState, probe: Path | None) -> None:
+    engine = state.engine
+    next_shader_poll = next_probe = 0.0
+    shown = {"engine": "", "source": ""}
+    while not window.should_close and not state.quit_requested:
+        now = time.monotonic()
+        if now >= next_shader_poll:
+            next_shader_poll = now + SHADER_POLL_S
+            if engine.rules.reload_if_changed():
+                state.notify("shaders reloaded" + ("" if not engine.rules.errors else
+                                                   " (with errors: see the panel)"))
+        if not state.registry["paused"] or state.step_requested:
+            engine.step()
+            state.step_requested = False
+        for key, message in (("engine", engine.message), ("source", engine.source.message)):
+            if message != shown[key]:
+                shown[key] = message
+                state.notify(message)
+
+        window.begin_frame()
+        handle_keys(state)
+        fw, fh = window.framebuffer_size()
+        scale = window.content_scale()
+        panel_px = int(PANEL_WIDTH * scale) if state.panel_visible else 0
+        handle_mouse(state, scale)
+        if state.panel_visible:
+            draw_panel(state, (fw - panel_px) / scale, fh / scale)
+
+        screen = window.ctx.screen
+        screen.use()
+        screen.viewport = (0, 0, fw, fh)
+        window.ctx.clear(0.05, 0.05, 0.07, 1.0)
+        state.cells = state.views.render(engine.frame(), state.registry["view"], screen,
+                                         state.registry["error_gain"], region=(0, 0, fw - panel_px, fh),
+                                         canvas=(fw, fh))
+        _draw_labels(state, scale)
+        actions.record_frame(state)
+        if state.screenshot_requested:
+            state.screenshot_requested = False
+            actions.take_screenshot(state)
+        screen.use()
+        screen.viewport = (0, 0, fw, fh)
+        window.end_frame()
+        state.frame_times.append(time.monotonic())
+
+        if state.fullscreen_requested:
+            state.fullscreen_requested = False
+            window.toggle_fullscreen()
+        if probe is not None and now >= next_probe:
+            next_probe = now + PROBE_INTERVAL_S
+            _write_probe(state, probe, scale)
+    actions.stop_recording(state)
+    engine.release()
+
+
+def _draw_labels(state: AppState, scale: float) -> None:
+    """Names of the cells in the compare and grid views, drawn over the images."""
+    if state.registry["view"] == "main":
+        return
+    draw = imgui.get_background_draw_list()
+    for cell in state.cells:
+        pos = imgui.ImVec2(cell.x / scale + 4, cell.y / scale + 2)
+        draw.add_text(pos, imgui.get_color_u32(imgui.ImVec4(1, 1, 0.6, 0.9)), cell.label)
+
+
+def _write_probe(state: AppState, probe: Path, scale: float) -> None:
+    """Where the widgets and cells are, for automated UI tests driving the window with xdotool."""
+    data = {"widgets": state.widgets, "scale": scale, "step": state.engine.step_index,
+            "cells": [[c.label, c.x / scale, c.y / scale, c.w / scale, c.h / scale] for c in state.cells],
+            "params": state.registry.snapshot(), "fps": state.fps(),
+            "notices": [n for _, n in state.notices]}
+    tmp = probe.with_suffix(".tmp")
+    tmp.write_text(json.dumps(data))
+    tmp.replace(probe)

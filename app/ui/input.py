@@ -1,0 +1,59 @@
+"""Keyboard shortcuts and mouse dragging in the view, read from ImGui's input state."""
+
+from __future__ import annotations
+
+from imgui_bundle import imgui
+
+from app.ui import actions
+from app.ui.state import AppState
+
+IMAGE_CELLS = ("prediction", "input", "error")
+
+
+def handle_keys(state: AppState) -> None:
+    io = imgui.get_io()
+    if io.want_text_input:
+        return
+    pressed = lambda key: imgui.is_key_pressed(key, False)  # noqa: E731
+    K = imgui.Key
+    if pressed(K.escape):
+        state.quit_requested = True
+    if pressed(K.tab):
+        state.panel_visible = not state.panel_visible
+    if pressed(K.f):
+        state.fullscreen_requested = True
+    if io.want_capture_keyboard and imgui.is_any_item_active():
+        return
+    if pressed(K.space):
+        actions.toggle_pause(state)
+    if pressed(K.period):
+        state.step_requested = True
+    if pressed(K.d):
+        actions.toggle_dream(state)
+    if pressed(K.o):
+        actions.toggle_occluder(state)
+    if pressed(K.n):
+        actions.reset_to_noise(state)
+    if pressed(K.r):
+        actions.toggle_recording(state)
+    if pressed(K.s):
+        state.screenshot_requested = True
+    for key, view in ((K._1, "main"), (K._2, "compare"), (K._3, "grid")):
+        if pressed(key):
+            actions.cycle_view(state, view)
+
+
+def handle_mouse(state: AppState, scale: float) -> None:
+    """Dragging with the left button inside an image cell moves the occluder there."""
+    io = imgui.get_io()
+    if io.want_capture_mouse or not imgui.is_mouse_down(imgui.MouseButton_.left):
+        return
+    mx, my = io.mouse_pos.x * scale, io.mouse_pos.y * scale
+    for cell in state.cells:
+        if cell.label in IMAGE_CELLS and cell.x <= mx < cell.x + cell.w and cell.y <= my < cell.y + cell.h:
+            r = state.registry
+            r.set("occluder.x", min(1.0, max(0.0, (mx - cell.x) / cell.w)))
+            r.set("occluder.y", min(1.0, max(0.0, (my - cell.y) / cell.h)))
+            if r["occluder.mode"] == "off":
+                r.set("occluder.mode", "blind")
+            return

@@ -1,0 +1,258 @@
+"""The ImGui control panel. Every control reads and writes the parameter registry."""
+
+from __future__ import annotations
+
+import numpy as np
+from imgui_bundle import imgui, implot
+
+from app.models.checkpoint import model_cards
+from app.params import Param, Registry
+from app.ui import actions
+from app.ui.state import AppState
+
+PANEL_WIDTH = 400
+SOURCES = ("webcam", "sample", "shapes", "noise")
+SHORTCUTS = (("space", "pause / play"), (".", "one step (paused)"), ("d", "dream on / off"),
+             ("o", "occluder on / off"), ("n", "reset to noise"), ("1 2 3", "main / compare / grid view"),
+             ("r", "record on / off"), ("s", "screenshot"), ("f", "fullscreen"), ("tab", "hide panel"),
+             ("esc", "quit"), ("drag", "move the occluder"))
+WARN = imgui.ImVec4(1.0, 0.78, 0.3, 1.0)
+DIM = imgui.ImVec4(0.65, 0.65, 0.7, 1.0)
+RED = imgui.ImVec4(1.0, 0.35, 0.35, 1.0)
+
+
+def _remember(state: AppState, key: str) -> None:
+    lo, hi = imgui.get_item_rect_min(), imgui.get_item_rect_max()
+    state.widgets[key] = [lo.x, lo.y, hi.x, hi.y]
+
+
+def param_widget(registry: Registry, param: Param, layer: int | None = None, label: str | None = None) -> None:
+    """The natural widget for a parameter (per-layer ones at ``layer``)."""
+    address = f"{param.name}.{layer}" if layer is not None else param.name
+    value = registry[address]
+    text = f"{label or param.label}##{address}"
+    if param.kind == "bool":
+        changed, new = imgui.checkbox(text, value)
+    elif param.kind == "choice":
+        changed, index = imgui.combo(text, param.choices.index(value), list(param.choices))
+        new = param.choices[index]
+    elif param.kind == "int":
+        changed, new = imgui.slider_int(text, value, int(param.min), int(param.max))
+    else:
+        changed, new = imgui.slider_float(text, value, param.min, param.max, "%.3f")
+    imgui.set_item_tooltip(f"{address}: {param.help}")
+    if changed:
+        registry.set(address, new)
+
+
+def draw_panel(state: AppState, x: float, height: float) -> None:
+    imgui.set_next_window_pos(imgui.ImVec2(x, 0))
+    imgui.set_next_window_size(imgui.ImVec2(PANEL_WIDTH, height))
+    flags = imgui.WindowFlags_.no_move | imgui.WindowFlags_.no_resize | imgui.WindowFlags_.no_collapse
+    imgui.begin("Hypnagogia", None, flags)
+    _status(state)
+    _transport(state)
+    _inputs(state)
+    _dynamics(state)
+    _layers(state)
+    _occluder(state)
+    _feedback(state)
+    _capture(state)
+    _shortcuts()
+    imgui.end()
+
+
+def _status(state: AppState) -> None:
+    engine = state.engine
+    imgui.text(f"{state.fps():5.1f} fps   step {engine.step_index}   {engine.loaded.name} at {engine.size}px"
+               f" on {engine.device}")
+    stages = engine.timer.ms
+    if stages:
+        imgui.push_text_wrap_pos(0.0)
+        imgui.text_colored(DIM, "ms: " + "  ".join(f"{k} {v:.1f}" for k, v in stages.items()))
+        imgui.pop_text_wrap_pos()
+    for message in (engine.source.message, engine.message, *engine.rules.errors.values()):
+        if message:
+            imgui.push_text_wrap_pos(0.0)
+            imgui.text_colored(WARN, message)
+            imgui.pop_text_wrap_pos()
+    for stamp, notice in list(state.notices)[-3:]:
+        imgui.push_text_wrap_pos(0.0)
+        imgui.text_colored(DIM, f"{stamp} {notice}")
+        imgui.pop_text_wrap_pos()
+    _change_plot(state)
+
+
+def _change_plot(state: AppState) -> None:
+    history = list(state.engine.history)
+    if len(history) < 2:
+        return
+    steps = np.array([h.step for h in history], np.float64)
+    image = np.maximum(np.array([h.image_change for h in history], np.float64), 1e-7)
+    top = np.maximum(np.array([h.top_change for h in history], np.float64), 1e-7)
+    if implot.begin_plot("per-step change |S(t) - S(t-1)|", imgui.ImVec2(-1, 150)):
+        implot.setup_axes("step", "RMS change", implot.AxisFlags_.auto_fit, implot.AxisFlags_.auto_fit)
+        implot.setup_axis_scale(implot.ImAxis_.y1, implot.Scale_.log10)
+        implot.plot_line("image", steps, image)
+        implot.plot_line("top layer", steps, top)
+        implot.end_plot()
+
+
+def _transport(state: AppState) -> None:
+    r = state.registry
+    imgui.separator_text("Dream")
+    paused = r["paused"]
+    if imgui.button("Play" if paused else "Pause", imgui.ImVec2(70, 0)):
+        actions.toggle_pause(state)
+    _remember(state, "pause")
+    imgui.same_line()
+    imgui.begin_disabled(not paused)
+    if imgui.button("Step", imgui.ImVec2(60, 0)):
+        state.step_requested = True
+    imgui.end_disabled()
+    imgui.same_line()
+    if imgui.button("Reset to noise"):
+        actions.reset_to_noise(state)
+    _remember(state, "reset")
+    dreaming = r["dream"] > 0
+    color = imgui.ImVec4(0.55, 0.25, 0.75, 1.0) if dreaming else imgui.ImVec4(0.25, 0.3, 0.4, 1.0)
+    imgui.push_style_color(imgui.Col_.button, color)
+    if imgui.button("Dreaming (d)" if dreaming else "Dream (d)", imgui.ImVec2(-1, 32)):
+        actions.toggle_dream(state)
+    imgui.pop_style_color()
+    _remember(state, "dream")
+    param_widget(r, r.param("dream"), label="dream amount")
+    param_widget(r, r.param("input_noise"))
+
+
+def _inputs(state: AppState) -> None:
+    imgui.separator_text("Source and model")
+    names = list(SOURCES)
+    current = state.source_spec if state.source_spec in names else None
+    if current is None:
+        names.append(state.source_spec)
+        current = state.source_spec
+    changed, index = imgui.combo("source", names.index(current), names)
+    if changed and names[index] != state.source_spec:
+        actions.switch_source(state, names[index])
+    changed, state.path_input = imgui.input_text("##path", state.path_input)
+    imgui.same_line()
+    if imgui.button("Open file") and state.path_input.strip():
+        actions.switch_source(state, state.path_input.strip())
+    imgui.set_item_tooltip("a video or image path; it loops")
+    cards = model_cards()
+    models = list(cards) or [state.engine.loaded.name]
+    name = state.engine.loaded.name
+    if name not in models:
+        models.append(name)
+    changed, index = imgui.combo("model", models.index(name), models)
+    card = cards.get(models[index], {})
+    imgui.set_item_tooltip(_card_summary(card))
+    if changed and models[index] != name:
+        actions.switch_model(state, models[index])
+
+
+def _card_summary(card: dict) -> str:
+    if not card:
+        return "no card"
+    if "error" in card:
+        return card["error"]
+    arch = card.get("architecture", {})
+    widths = "-".join(map(str, arch.get("config", {}).get("widths", [])))
+    lines = [f"{arch.get('kind', '?')} {widths}", card.get("description", "")]
+    psnr = card.get("validation", {}).get("psnr_256")
+    if psnr:
+        lines.append(f"validation PSNR at 256px: {psnr:.1f} dB")
+    if "steps" in card:
+        lines.append(f"trained {card['steps']} steps on {card.get('data', {}).get('name', '?')}")
+    return "\n".join(x for x in lines if x)
+
+
+def _dynamics(state: AppState) -> None:
+    r = state.registry
+    imgui.separator_text("View")
+    view = r["view"]
+    for i, name in enumerate(r.param("view").choices):
+        if i:
+            imgui.same_line()
+        if imgui.radio_button(name, view == name):
+            r.set("view", name)
+    param_widget(r, r.param("error_gain"))
+
+
+def _layers(state: AppState) -> None:
+    r = state.registry
+    engine = state.engine
+    imgui.separator_text("Layers")
+    param_widget(r, r.param("rule"))
+    rule = r["rule"]
+    source = engine.rules.sources.get(rule)
+    if source is not None and source.description:
+        imgui.push_text_wrap_pos(0.0)
+        imgui.text_colored(DIM, source.description)
+        imgui.pop_text_wrap_pos()
+    rule_params = r.params(f"rule: {rule}")
+    for p in (p for p in rule_params if not p.per_layer):
+        param_widget(r, p)
+    per_layer = [p for p in rule_params if p.per_layer]
+    n = engine.n_layers
+    for layer in range(1, n + 1):
+        channels = engine.layout.bands[layer - 1].channels
+        side = engine.layout.bands[layer - 1].width
+        if imgui.tree_node_ex(f"layer {layer}  ({channels} channels, {side}x{side})##layer{layer}",
+                              imgui.TreeNodeFlags_.default_open if layer == 1 else 0):
+            param_widget(r, r.param("lesion.up"), layer, "cut bottom-up")
+            _remember(state, f"lesion.up.{layer}")
+            imgui.same_line()
+            param_widget(r, r.param("lesion.down"), layer, "cut top-down")
+            for p in per_layer:
+                param_widget(r, p, layer)
+            imgui.tree_pop()
+
+
+def _occluder(state: AppState) -> None:
+    r = state.registry
+    imgui.separator_text("Occluder")
+    for p in r.params("occluder"):
+        param_widget(r, p)
+
+
+def _feedback(state: AppState) -> None:
+    r = state.registry
+    if imgui.collapsing_header("Feedback transform"):
+        for p in r.params("feedback"):
+            param_widget(r, p)
+        if imgui.button("Reset transform"):
+            for p in r.params("feedback"):
+                r.reset(p.name)
+
+
+def _capture(state: AppState) -> None:
+    imgui.separator_text("Capture")
+    recording = state.recording
+    label = "Stop recording (r)" if recording else "Record (r)"
+    if recording:
+        imgui.push_style_color(imgui.Col_.button, imgui.ImVec4(0.7, 0.15, 0.15, 1.0))
+    if imgui.button(label, imgui.ImVec2(180, 0)):
+        actions.toggle_recording(state)
+    if recording:
+        imgui.pop_style_color()
+    _remember(state, "record")
+    imgui.same_line()
+    if imgui.button("Screenshot (s)", imgui.ImVec2(-1, 0)):
+        state.screenshot_requested = True
+    _remember(state, "screenshot")
+    if recording:
+        rec = recording.recorder
+        dropped = rec.frames_dropped
+        imgui.text_colored(RED if dropped else DIM, f"{rec.path.name}: {rec.frames_written} frames, "
+                                                    f"{dropped} dropped")
+    imgui.text_colored(DIM, f"saving to {state.capture_dir}")
+
+
+def _shortcuts() -> None:
+    if imgui.collapsing_header("Keyboard shortcuts", imgui.TreeNodeFlags_.default_open):
+        for key, what in SHORTCUTS:
+            imgui.text(f"{key:>6}")
+            imgui.same_line(70)
+            imgui.text_colored(DIM, what)

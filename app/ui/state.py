@@ -1,0 +1,55 @@
+"""The window's explicit state: everything the panel, the shortcuts and the loop share."""
+
+from __future__ import annotations
+
+import collections
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from app.engine import Engine
+from app.gl.views import Cell, Views
+from app.io.recorder import VideoRecorder
+
+
+@dataclass
+class LiveRecording:
+    recorder: VideoRecorder
+    size: tuple[int, int]
+    view: str
+    started: float = field(default_factory=time.monotonic)
+
+
+@dataclass
+class AppState:
+    engine: Engine
+    views: Views
+    capture_dir: Path
+    source_spec: str
+    panel_visible: bool = True
+    step_requested: bool = False
+    screenshot_requested: bool = False
+    recording: LiveRecording | None = None
+    quit_requested: bool = False
+    fullscreen_requested: bool = False
+    cells: list[Cell] = field(default_factory=list)       # where the view's cells are on screen (pixels)
+    widgets: dict[str, list[float]] = field(default_factory=dict)  # panel widget rects (window coords)
+    notices: collections.deque = field(default_factory=lambda: collections.deque(maxlen=6))
+    frame_times: collections.deque = field(default_factory=lambda: collections.deque(maxlen=120))
+    path_input: str = ""
+    last_dream: float = 1.0
+
+    @property
+    def registry(self):
+        return self.engine.registry
+
+    def notify(self, message: str) -> None:
+        """A one-line message for the panel and the console (repeats are shown once)."""
+        if message and (not self.notices or self.notices[-1][1] != message):
+            self.notices.append((time.strftime("%H:%M:%S"), message))
+            print(message, flush=True)
+
+    def fps(self) -> float:
+        if len(self.frame_times) < 2:
+            return 0.0
+        return (len(self.frame_times) - 1) / max(1e-9, self.frame_times[-1] - self.frame_times[0])

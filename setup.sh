@@ -1,0 +1,44 @@
+#!/usr/bin/env bash
+# Sets up Hypnagogia in ./.venv: the system's GL/EGL libraries (Debian/Ubuntu, when missing), torch
+# (the CPU build where no NVIDIA driver is present) and the project. Safe to run again.
+#   ./setup.sh          what the app needs
+#   ./setup.sh --dev    plus what the tests need (Xvfb, xdotool, pytest)
+set -euo pipefail
+cd "$(dirname "$0")"
+dev=0
+[ "${1:-}" = "--dev" ] && dev=1
+
+packages=(libegl1 libgl1 libglib2.0-0)
+[ $dev = 1 ] && packages+=(xvfb xauth xdotool)
+missing=()
+if command -v dpkg-query >/dev/null 2>&1; then
+  for p in "${packages[@]}"; do
+    dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "ok installed" || missing+=("$p")
+  done
+fi
+if [ ${#missing[@]} -gt 0 ]; then
+  sudo=""
+  if [ "$(id -u)" != 0 ]; then
+    command -v sudo >/dev/null 2>&1 || { echo "setup.sh: install these system packages first: ${missing[*]}" >&2; exit 1; }
+    sudo=sudo
+  fi
+  echo "setup.sh: installing ${missing[*]}"
+  $sudo apt-get update -qq
+  DEBIAN_FRONTEND=noninteractive $sudo apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null
+fi
+
+[ -x .venv/bin/python ] || python3 -m venv .venv
+pip=(.venv/bin/python -m pip install -q --disable-pip-version-check)
+if ! .venv/bin/python -c "import torch" >/dev/null 2>&1; then
+  if command -v nvidia-smi >/dev/null 2>&1; then
+    "${pip[@]}" torch
+  else
+    "${pip[@]}" torch==2.13.0
+  fi
+fi
+if [ $dev = 1 ]; then
+  "${pip[@]}" -e ".[dev]" 2>&1 | grep -v "^WARNING: Location" || true
+else
+  "${pip[@]}" -e . 2>&1 | grep -v "^WARNING: Location" || true
+fi
+.venv/bin/python -c "import app.cli" || { echo "setup.sh: the install did not complete (see above)" >&2; exit 1; }

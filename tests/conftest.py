@@ -1,0 +1,40 @@
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+import torch
+
+torch.set_flush_denormal(True)
+ROOT = Path(__file__).resolve().parent.parent
+
+
+@pytest.fixture(scope="session")
+def gl():
+    from app.gl.context import headless_context
+    ctx = headless_context()
+    yield ctx
+    ctx.release()
+
+
+@pytest.fixture(scope="session")
+def random_checkpoint(tmp_path_factory) -> Path:
+    """A small autoencoder with random weights, saved the way `hypnagogia train` saves models."""
+    from app.models.autoencoder import AutoencoderConfig, ConvAutoencoder
+    from app.models.checkpoint import save
+    torch.manual_seed(0)
+    model = ConvAutoencoder(AutoencoderConfig(widths=(8, 16, 24, 32)))
+    return save(model, tmp_path_factory.mktemp("models") / "random-ae.safetensors",
+                {"description": "random weights, for tests only"})
+
+
+def run_cli(*args: str, timeout: float = 300, env: dict | None = None) -> subprocess.CompletedProcess:
+    """Runs `python -m app …` as a user would, capturing its output."""
+    return subprocess.run([sys.executable, "-m", "app", *args], cwd=ROOT, capture_output=True, text=True,
+                          timeout=timeout, env={**os.environ, **(env or {})})
+
+
+@pytest.fixture(scope="session")
+def model_arg(random_checkpoint) -> list[str]:
+    return ["--model", str(random_checkpoint)]

@@ -1,0 +1,88 @@
+"""The live window on a real X server (Xvfb): the panel shows, and clicking the dream toggle with
+xdotool changes what the window renders."""
+
+import json
+import os
+import shutil
+import subprocess
+import sys
+import time
+
+import cv2
+import numpy as np
+import pytest
+from PIL import ImageGrab
+
+from conftest import ROOT
+
+pytestmark = pytest.mark.skipif(not (shutil.which("Xvfb") and shutil.which("xdotool")),
+                                reason="needs Xvfb and xdotool (apt-get install xvfb xdotool)")
+
+
+@pytest.fixture
+def display():
+    xvfb = subprocess.Popen(["Xvfb", "-displayfd", "1", "-screen", "0", "1280x800x24", "-nolisten", "tcp"],
+                            stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, text=True)
+    number = xvfb.stdout.readline().strip()
+    yield f":{number}"
+    xvfb.terminate()
+    xvfb.wait(10)
+
+
+def wait_for(probe, condition, timeout=90.0):
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        try:
+            data = json.loads(probe.read_text())
+            if condition(data):
+                return data
+        except (FileNotFoundError, json.JSONDecodeError):
+            pass
+        time.sleep(0.2)
+    raise AssertionError(f"window did not reach the expected state; last probe: {probe.read_text()[:500]}")
+
+
+def grab(display, box):
+    x, y, w, h = (int(round(v)) for v in box)
+    image = ImageGrab.grab(xdisplay=display)
+    return np.asarray(image)[y:y + h, x:x + w, :3].astype(np.float32)
+
+
+def test_panel_shows_and_dream_toggle_changes_the_output(display, tmp_path, model_arg):
+    rng = np.random.default_rng(0)
+    still = tmp_path / "still.png"
+    cv2.imwrite(str(still), cv2.GaussianBlur(rng.integers(0, 256, (128, 128, 3), dtype=np.uint8), (9, 9), 0))
+    probe = tmp_path / "probe.json"
+    env = {**os.environ, "DISPLAY": display}
+    app = subprocess.Popen([sys.executable, "-m", "app", "--source", str(still), "--size", "64",
+                            "--window-size", "1200x760", "--captures", str(tmp_path), "--ui-probe", str(probe),
+                            *model_arg], cwd=ROOT, env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
+                           text=True)
+    try:
+        data = wait_for(probe, lambda d: d["step"] >= 20 and "dream" in d["widgets"])
+        screen = np.asarray(ImageGrab.grab(xdisplay=display))
+        cv2.imwrite(str(tmp_path / "window.png"), screen[..., 2::-1])
+        x0, y0, x1, y1 = data["widgets"]["dream"]
+        button = screen[int(y0):int(y1), int(x0):int(x1), :3].astype(np.float32)
+        assert button.std() > 10, "the dream button is not drawn"
+        cell = next(c for c in data["cells"] if c[0] == "prediction")[1:]
+        still_a = grab(display, cell)
+        time.sleep(1.0)
+        still_b = grab(display, cell)
+        steady = np.abs(still_a - still_b).mean()
+
+        subprocess.run(["xdotool", "mousemove", str(int((x0 + x1) / 2)), str(int((y0 + y1) / 2)), "click", "1"],
+                       env=env, check=True)
+        clicked = wait_for(probe, lambda d: d["params"]["dream"] == 1.0, timeout=30)
+        wait_for(probe, lambda d: d["step"] >= clicked["step"] + 30)
+        dreaming = grab(display, cell)
+        changed = np.abs(dreaming - still_b).mean()
+        assert changed > max(5 * steady, 2.0), f"output change {changed:.2f} vs steady {steady:.2f}"
+    finally:
+        subprocess.run(["xdotool", "key", "Escape"], env=env)
+        try:
+            out, _ = app.communicate(timeout=20)
+        except subprocess.TimeoutExpired:
+            app.kill()
+            out, _ = app.communicate()
+    assert app.returncode == 0, out
