@@ -112,3 +112,32 @@ def test_rule_headers_declare_registry_parameters():
     names = {p.name: p for p in source.params}
     assert names["ff_blur.fb"].default == pytest.approx(1.333)
     assert names["ff_blur.torus"].kind == "bool"
+
+
+def test_editing_a_rule_reloads_it_and_a_broken_edit_keeps_the_last_good_one(gl, tmp_path):
+    import os
+    rule = tmp_path / "scale.glsl"
+    header = '/*{"INPUTS": [{"NAME": "k", "TYPE": "float", "DEFAULT": 2.0, "MIN": 0, "MAX": 4}]}*/\n'
+    rule.write_text(header + '#include "lib/mix_main.glsl"\nvec4 rule(Cell c) { return k * c.up; }\n')
+    registry = make_registry()
+    rules = RuleSet(gl, registry, tmp_path)
+    layout = AtlasLayout([(4, 8, 8)])
+    mixer = Mixer(gl, rules, layout)
+    t = HostTransfer()
+    t.upload(mixer.up, torch.ones((layout.height, layout.width, 4)))
+
+    def output():
+        mixer.render(registry, 0)
+        return float(t.download(mixer.state)[0, 0, 0])
+
+    assert output() == pytest.approx(2.0)
+    assert not rules.reload_if_changed()
+    rule.write_text(header + '#include "lib/mix_main.glsl"\nvec4 rule(Cell c) { return -k * c.up; }\n')
+    os.utime(rule, (1, 1))
+    assert rules.reload_if_changed()
+    assert output() == pytest.approx(-2.0)
+    rule.write_text(header + '#include "lib/mix_main.glsl"\nvec4 rule(Cell c) { return k * c.upp; }\n')
+    os.utime(rule, (2, 2))
+    assert rules.reload_if_changed()
+    assert "scale.glsl" in rules.errors["scale"]
+    assert output() == pytest.approx(-2.0)

@@ -6,7 +6,6 @@ import platform
 import sys
 from importlib import metadata
 
-import cv2
 import torch
 
 from app.engine import pick_device
@@ -14,6 +13,7 @@ from app.errors import UserError
 from app.gl.mixer import declare_rule_params
 from app.models.checkpoint import model_cards
 from app.params import make_registry
+from app.sources.webcam import find_cameras
 from app.session import apply_assignments
 
 PACKAGES = ("torch", "numpy", "moderngl", "glfw", "imgui-bundle", "opencv-python", "av", "safetensors")
@@ -24,17 +24,6 @@ def _version(package: str) -> str:
         return metadata.version(package)
     except metadata.PackageNotFoundError:
         return "not installed"
-
-
-def cameras(max_index: int = 4) -> list[str]:
-    found = []
-    for index in range(max_index):
-        cap = cv2.VideoCapture(index)
-        if cap.isOpened():
-            width, height = int(cap.get(cv2.CAP_PROP_FRAME_WIDTH)), int(cap.get(cv2.CAP_PROP_FRAME_HEIGHT))
-            found.append(f"webcam:{index} ({width}×{height}, {cap.getBackendName()})")
-        cap.release()
-    return found
 
 
 def info(args) -> int:
@@ -56,7 +45,7 @@ def info(args) -> int:
     except UserError as e:
         print(f"torch device: {e}")
     print("transfer: host copies (tensor ↔ texture through CPU memory)")
-    found = cameras()
+    found = find_cameras()
     print("cameras: " + (", ".join(found) if found else "none found (the live window falls back to the sample clip)"))
     cards = model_cards()
     print("models:" + ("" if cards else " none in models/ (train one with `hypnagogia train ae`)"))

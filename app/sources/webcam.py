@@ -121,6 +121,20 @@ def _open_camera(index: int) -> cv2.VideoCapture | None:
     return None
 
 
+def find_cameras(max_index: int = 4) -> list[str]:
+    """Cameras that open, as source specs with their default resolution and backend."""
+    found = []
+    with _quiet_opencv():
+        for index in range(max_index):
+            capture = _open_camera(index)
+            if capture is not None:
+                width = int(capture.get(cv2.CAP_PROP_FRAME_WIDTH))
+                height = int(capture.get(cv2.CAP_PROP_FRAME_HEIGHT))
+                found.append(f"webcam:{index} ({width}x{height}, {capture.getBackendName()})")
+                capture.release()
+    return found
+
+
 @contextmanager
 def _quiet_opencv():
     """Silence OpenCV's per-backend warnings while probing for a camera; the caller reports failure itself."""
