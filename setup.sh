@@ -28,17 +28,20 @@ if [ ${#missing[@]} -gt 0 ]; then
 fi
 
 [ -x .venv/bin/python ] || python3 -m venv .venv
-pip=(.venv/bin/python -m pip install -q --disable-pip-version-check)
+pip_install() {
+  # keep the log readable: drop pip's warnings about unreachable local index entries
+  .venv/bin/python -m pip install -q --disable-pip-version-check "$@" 2> >(grep -v "^WARNING: Location" >&2)
+}
 if ! .venv/bin/python -c "import torch" >/dev/null 2>&1; then
   if command -v nvidia-smi >/dev/null 2>&1; then
-    "${pip[@]}" torch
+    pip_install torch
   else
-    "${pip[@]}" torch==2.13.0
+    pip_install torch==2.13.0
   fi
 fi
 if [ $dev = 1 ]; then
-  "${pip[@]}" -e ".[dev]" 2>&1 | grep -v "^WARNING: Location" || true
+  pip_install -e ".[dev]"
 else
-  "${pip[@]}" -e . 2>&1 | grep -v "^WARNING: Location" || true
+  pip_install -e .
 fi
 .venv/bin/python -c "import app.cli" || { echo "setup.sh: the install did not complete (see above)" >&2; exit 1; }

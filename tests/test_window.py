@@ -86,3 +86,36 @@ def test_panel_shows_and_dream_toggle_changes_the_output(display, tmp_path, mode
             app.kill()
             out, _ = app.communicate()
     assert app.returncode == 0, out
+
+
+def test_keys_record_a_playable_file_and_take_a_screenshot(display, tmp_path, model_arg):
+    import av
+    probe = tmp_path / "probe.json"
+    env = {**os.environ, "DISPLAY": display}
+    app = subprocess.Popen([sys.executable, "-m", "app", "--source", "shapes", "--size", "64",
+                            "--window-size", "1000x700", "--captures", str(tmp_path), "--ui-probe", str(probe),
+                            *model_arg], cwd=ROOT, env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
+                           text=True)
+    try:
+        wait_for(probe, lambda d: d["step"] >= 10)
+        key = lambda name: subprocess.run(["xdotool", "search", "--name", "Hypnagogia", "windowfocus", "--sync",  # noqa: E731
+                                           "key", name], env=env, check=True)
+        key("3")
+        wait_for(probe, lambda d: d["params"]["view"] == "grid")
+        key("s")
+        key("r")
+        started = wait_for(probe, lambda d: any("recording to" in n for n in d["notices"]))
+        wait_for(probe, lambda d: d["step"] >= started["step"] + 40)
+        key("r")
+        wait_for(probe, lambda d: any("recording saved" in n for n in d["notices"]))
+    finally:
+        subprocess.run(["xdotool", "key", "Escape"], env=env)
+        out, _ = app.communicate(timeout=20)
+    assert app.returncode == 0, out
+    shots = list(tmp_path.glob("*.png"))
+    assert len(shots) == 1 and cv2.imread(str(shots[0])).shape[:2] == (3 * 64, 5 * 64)   # grid: 3 rows, 1 + 4 columns
+    videos = list(tmp_path.glob("*.mp4"))
+    assert len(videos) == 1
+    with av.open(str(videos[0])) as container:
+        frames = [f.to_ndarray(format="rgb24") for f in container.decode(video=0)]
+    assert len(frames) >= 10 and frames[0].shape == (3 * 64, 5 * 64, 3)

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import time
+
 from app.errors import UserError
 from app.gl.output import OffscreenTarget
 from app.gl.views import natural_size
@@ -10,7 +12,9 @@ from app.io.screenshot import save_png
 from app.models.checkpoint import load
 from app.sources import open_source
 from app.ui.state import AppState, LiveRecording
-import time
+
+LIVE_RECORDING_FPS = 30.0
+MAX_REPEATS = 4   # after a longer stall the file skips ahead instead of freezing on one frame
 
 
 def toggle_pause(state: AppState) -> None:
@@ -68,11 +72,11 @@ def toggle_recording(state: AppState) -> None:
     size = natural_size(view, state.engine.size, state.engine.n_layers)
     path = state.capture_dir / time.strftime("hypnagogia-%Y%m%d-%H%M%S.mp4")
     try:
-        recorder = VideoRecorder(path, *size, fps=60.0, live=True)
+        recorder = VideoRecorder(path, *size, fps=LIVE_RECORDING_FPS, live=True)
     except UserError as e:
         state.notify(f"cannot record: {e}")
         return
-    state.recording = LiveRecording(recorder, size, view)
+    state.recording = LiveRecording(recorder, size, view, fps=LIVE_RECORDING_FPS)
     state.notify(f"recording to {path}")
 
 
@@ -93,7 +97,13 @@ def record_frame(state: AppState) -> None:
     rec = state.recording
     if rec is None:
         return
-    rec.recorder.write(render_offscreen(state, rec.view, rec.size))
+    due = rec.frames_due(time.monotonic())
+    if due <= 0:
+        return
+    pixels = render_offscreen(state, rec.view, rec.size)
+    for _ in range(min(due, MAX_REPEATS)):
+        rec.recorder.write(pixels)
+    rec.submitted += due
     if rec.recorder.error:
         state.notify(rec.recorder.error)
         stop_recording(state)

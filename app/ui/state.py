@@ -14,10 +14,17 @@ from app.io.recorder import VideoRecorder
 
 @dataclass
 class LiveRecording:
+    """A recording of the window's view in real time: a constant-rate file whose frame i shows the
+    view at i / fps seconds after the start (frames repeat when the loop is slower than the file)."""
     recorder: VideoRecorder
     size: tuple[int, int]
     view: str
+    fps: float = 30.0
     started: float = field(default_factory=time.monotonic)
+    submitted: int = 0
+
+    def frames_due(self, now: float) -> int:
+        return int((now - self.started) * self.fps) + 1 - self.submitted
 
 
 @dataclass
