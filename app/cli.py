@@ -6,11 +6,18 @@ the user can fix end as one line on stderr and exit status 2, never a traceback.
 
 from __future__ import annotations
 
-import argparse
-import sys
+import os
 
-from app.errors import UserError
-from app.params import ParamError
+# Torch's OpenMP workers spin while waiting for work; beside the loop's other threads (GL driver,
+# encoder, webcam) or any other busy process, spinning made a step ten times slower. Must be set
+# before torch loads.
+os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")
+
+import argparse  # noqa: E402
+import sys  # noqa: E402
+
+from app.errors import UserError  # noqa: E402
+from app.params import ParamError  # noqa: E402
 
 DEFAULT_SOURCE = "webcam"
 MAX_SIZE = 4096

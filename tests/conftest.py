@@ -3,8 +3,10 @@ import subprocess
 import sys
 from pathlib import Path
 
-import pytest
-import torch
+os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")   # as app.cli does, before torch loads
+
+import pytest  # noqa: E402
+import torch  # noqa: E402
 
 torch.set_flush_denormal(True)
 ROOT = Path(__file__).resolve().parent.parent

@@ -218,7 +218,7 @@ def test_noise_is_uniform_fresh_and_seeded():
 # webcam and fallback
 
 
-def test_missing_webcam_falls_back_without_stopping(capsys):
+def test_missing_webcam_falls_back_without_stopping():
     # An index far beyond any real camera, so the test means the same on machines that have one.
     source = open_source("webcam:63", 64)
     frames = [source.read() for _ in range(5)]
@@ -228,7 +228,6 @@ def test_missing_webcam_falls_back_without_stopping(capsys):
     assert "webcam" in source.message and "63" in source.message
     assert "\n" not in source.message
     assert source.name in ("sample.mp4", "shapes")
-    assert capsys.readouterr().err.count(source.message) == 1
 
 
 def test_webcam_falls_back_to_shapes_without_the_sample_clip(tmp_path, monkeypatch):
@@ -257,7 +256,7 @@ def test_webcam_that_stops_delivering_reports_lost(tmp_path):
     assert "lost" in source.message and "camera.avi" in source.message
 
 
-def test_fallback_takes_over_when_the_camera_is_lost(tmp_path, capsys):
+def test_fallback_takes_over_when_the_camera_is_lost(tmp_path):
     camera = grey_video(tmp_path / "camera.avi")
     source = FallbackSource(lambda: WebcamSource(str(camera), 32), lambda: ShapesSource(32))
     assert source.name == "camera.avi"
@@ -272,7 +271,6 @@ def test_fallback_takes_over_when_the_camera_is_lost(tmp_path, capsys):
     for _ in range(5):
         assert_frame(source.read(), 32)
     source.close()
-    assert capsys.readouterr().err.count(source.message) == 1
 
 
 # bundled photos

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import sys
 from typing import TYPE_CHECKING, Callable
 
 import numpy as np
@@ -15,8 +14,8 @@ if TYPE_CHECKING:
 
 class FallbackSource:
     """Reads from the primary source; switches to the fallback for good if the primary
-    cannot be opened or later reports `lost`. The switch is announced once on stderr
-    and stays visible in `message`."""
+    cannot be opened or later reports `lost`. The switch stays visible in `message`, which
+    the window and the command line announce."""
 
     def __init__(self, primary_factory: Callable[[], Source], fallback_factory: Callable[[], Source]):
         self._fallback_factory = fallback_factory
@@ -45,4 +44,3 @@ class FallbackSource:
         self._active = self._fallback_factory()
         self._on_fallback = True
         self.message = f"{reason}; showing {self._active.name} instead"
-        print(self.message, file=sys.stderr)

@@ -1,0 +1,70 @@
+"""The attractor detector on dynamics whose answers are known."""
+
+import numpy as np
+import pytest
+
+from app.analysis.attractors import CYCLE, FIXED_POINT, WANDERING, AttractorDetector, DetectorConfig, signature
+
+
+def run(step_fn, x0, steps, config=None):
+    detector = AttractorDetector(config)
+    x = np.asarray(x0, np.float64)
+    verdicts = []
+    for t in range(steps):
+        verdicts.append(detector.update(t, x))
+        x = step_fn(x)
+    return verdicts
+
+
+def test_contraction_reaches_its_fixed_point():
+    c = np.linspace(-1, 1, 50)
+    verdicts = run(lambda x: 0.5 * x + c, np.zeros(50), 100)
+    assert verdicts[-1].kind == FIXED_POINT
+    # |x_t − x_{t−1}| halves every step from ~0.58: under 2e-3 after about 9 steps
+    assert 5 <= verdicts[-1].since <= 15
+    assert verdicts[5].kind == WANDERING
+
+
+@pytest.mark.parametrize("period", [2, 3, 7, 19])
+def test_rotation_is_a_cycle_of_its_period(period):
+    angle = 2 * np.pi / period
+    rot = np.array([[np.cos(angle), -np.sin(angle)], [np.sin(angle), np.cos(angle)]])
+    verdicts = run(lambda x: rot @ x, [1.0, 0.0], 3 * period + 40)
+    assert verdicts[-1].kind == CYCLE
+    assert verdicts[-1].period == period
+    assert verdicts[-1].since == 0
+
+
+def test_a_spiral_into_a_cycle_is_found_after_its_transient():
+    angle = 2 * np.pi / 5
+    rot = np.array([[np.cos(angle), -np.sin(angle)], [np.sin(angle), np.cos(angle)]])
+
+    def step(x):
+        r = np.linalg.norm(x)
+        return rot @ x * (1 + 0.3 * (1 - r)) / max(r, 1e-9) * r   # radius relaxes to 1
+
+    verdicts = run(step, [0.2, 0.0], 200)
+    assert verdicts[-1].kind == CYCLE and verdicts[-1].period == 5
+    assert verdicts[-1].since > 5
+
+
+def test_chaos_keeps_wandering():
+    rng = np.random.default_rng(0)
+    verdicts = run(lambda x: 3.99 * x * (1 - x), rng.uniform(0.1, 0.9, 20), 2000)
+    assert all(v.kind == WANDERING for v in verdicts)
+
+
+def test_tolerance_and_patience_are_respected():
+    # a slow drift of 1e-3 per step: a fixed point under tolerance 2e-3, wandering under 5e-4
+    drift = lambda x: x + 1e-3  # noqa: E731
+    assert run(drift, np.zeros(4), 30, DetectorConfig(tolerance=2e-3, patience=10))[-1].kind == FIXED_POINT
+    assert run(drift, np.zeros(4), 30, DetectorConfig(tolerance=5e-4, patience=10))[-1].kind == WANDERING
+    assert run(drift, np.zeros(4), 8, DetectorConfig(tolerance=2e-3, patience=10))[-1].kind == WANDERING
+
+
+def test_signature_downsamples_the_image_and_keeps_the_top_layer():
+    image = np.random.default_rng(1).uniform(size=(128, 128, 3))
+    top = np.ones((16, 8, 8))
+    s = signature(image, top, side=32)
+    assert s.shape == (32 * 32 * 3 + 16 * 64,)
+    assert s[:3] == pytest.approx(image[:4, :4].reshape(-1, 3).mean(axis=0))
