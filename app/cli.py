@@ -8,10 +8,12 @@ from __future__ import annotations
 
 import os
 
-# Torch's OpenMP workers spin while waiting for work; beside the loop's other threads (GL driver,
-# encoder, webcam) or any other busy process, spinning made a step ten times slower. Must be set
-# before torch loads.
+# Torch's OpenMP workers and numpy's OpenBLAS threads spin while waiting for work; beside the loop's
+# other threads (GL driver, encoder, webcam) or any other busy process, spinning made a step ten
+# times slower. numpy's matrices here are small, so one thread is also the fastest. Must be set
+# before torch and numpy load.
 os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")
+os.environ.setdefault("OPENBLAS_NUM_THREADS", "1")
 
 import argparse  # noqa: E402
 import sys  # noqa: E402

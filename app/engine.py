@@ -13,6 +13,7 @@ import collections
 from dataclasses import dataclass
 
 import moderngl
+import numpy as np
 import torch
 
 from app.gl.atlas import AtlasLayout
@@ -67,6 +68,7 @@ class Engine:
         self.step_index = 0
         self.message = ""
         self.source = source
+        self.source_frame: np.ndarray | None = None
         self.composite = CompositePass(ctx, size)
         self.prediction = ctx.texture((size, size), 3, dtype="f4")
         self.prediction.filter = (moderngl.LINEAR, moderngl.LINEAR)
@@ -120,19 +122,63 @@ class Engine:
 
     def load_states(self, states: list[torch.Tensor], prediction: torch.Tensor | None = None) -> None:
         """Put the loop in a given state (e.g. a saved attractor)."""
-        self.states = [s.to(self.device) for s in states]
+        expected = [(1, *shape) for shape in self.model.layer_shapes(self.size)]
+        if [tuple(s.shape) for s in states] != expected:
+            from app.errors import UserError
+            raise UserError(f"saved state has layers {[tuple(s.shape) for s in states]} but {self.loaded.name} at "
+                            f"{self.size}px needs {expected}; load it with the model and size it was saved from")
+        self.states = [s.to(self.device).contiguous(memory_format=torch.channels_last) for s in states]
         self.transfer.upload(self.mixer.state, self.layout.pack(self.states))
         if prediction is not None:
             self._last_prediction = prediction.to("cpu", torch.float32)
             self.transfer.upload(self.prediction, self._last_prediction)
 
+    def perturb(self, center: tuple[float, float] = (0.5, 0.5), radius: float = 2.0, strength: float = 0.5,
+                kind: str = "noise") -> None:
+        """Disturb the dream inside a disc (centre and radius as fractions of the frame, y down; a large
+        radius covers everything): ``noise`` adds Gaussian noise of std ``strength`` to every layer and
+        the prediction; ``source`` blends the source frame and its encoding in by ``strength``."""
+        def disc(h: int, w: int) -> torch.Tensor:
+            ys = (torch.arange(h) + 0.5) / h - center[1]
+            xs = (torch.arange(w) + 0.5) / w - center[0]
+            return ((ys[:, None] ** 2 + xs[None, :] ** 2) <= radius ** 2).float()
+
+        with torch.inference_mode():
+            prediction = self._last_prediction.clone()
+            mask = disc(self.size, self.size)[..., None]
+            if kind == "source":
+                if self.source_frame is None:
+                    return
+                image = torch.from_numpy(self.source_frame).float() / 255.0
+                target = self.model.encode(image.permute(2, 0, 1)[None].to(self.device)
+                                           .contiguous(memory_format=torch.channels_last))
+                prediction += strength * mask * (image - prediction)
+                states = [s + strength * disc(*s.shape[-2:]).to(self.device) * (e - s)
+                          for s, e in zip(self.states, target)]
+            else:
+                prediction = (prediction + strength * mask * torch.randn(prediction.shape,
+                                                                         generator=self.generator)).clamp(0, 1)
+                states = [s + strength * disc(*s.shape[-2:]).to(self.device)
+                          * torch.randn(s.shape, generator=self.generator).to(self.device) for s in self.states]
+        self.load_states(states, prediction)
+
+    @property
+    def last_prediction(self) -> torch.Tensor:
+        """The latest prediction as an (S, S, 3) CPU tensor in [0, 1]."""
+        return self._last_prediction
+
+    def snapshot(self) -> tuple[list[torch.Tensor], torch.Tensor]:
+        """Copies of every layer's state and of the last prediction, on the CPU."""
+        return [s.detach().to("cpu").clone() for s in self.states], self._last_prediction.clone()
+
     # ---- the step ------------------------------------------------------------------------
     def step(self) -> StepRecord:
         t, p = self.timer, self.registry
         with t("source"):
-            frame = self.source.read()
+            frame = None if p["freeze"] else self.source.read()
             if frame is not None:
                 self.composite.set_source(frame)
+                self.source_frame = frame
         with t("composite"):
             self.composite.render(p, self.prediction, self.step_index)
         with t("download"):

@@ -250,6 +250,8 @@ def core_params() -> list[Param]:
               "frame as its input (0 = follow the source, 1 = full dream).", "dream", 0.0, 1.0),
         Param("input_noise", "float", 0.0, "Uniform noise added to the input frame, as a fraction of full "
               "range (0.125 ≈ ±32/255, PVM's noisy signal).", "dream", 0.0, 1.0),
+        Param("freeze", "bool", False, "Hold the current source frame (the source is not read): dream from a "
+              "static frame, or stop a webcam on one image.", "dream"),
         Param("paused", "bool", False, "Stop stepping the dynamics (the view keeps showing the last step).", "dream"),
         Param("rule", "choice", "general", "The GLSL rule that mixes each layer's state with its bottom-up "
               "and top-down drives (shaders/rules/*.glsl).", "layers", choices=("general",)),
@@ -278,6 +280,19 @@ def core_params() -> list[Param]:
               "fraction of the frame.", "feedback", -0.05, 0.05, label="shift x"),
         Param("feedback.shift_y", "float", 0.0, "Vertical shift of the fed-back prediction per step, as a "
               "fraction of the frame.", "feedback", -0.05, 0.05, label="shift y"),
+        Param("explore.mouse", "choice", "occluder", "What dragging in the view does: move the occluder, "
+              "add noise to the dream, or paint the source frame into it.", "explore",
+              choices=("occluder", "noise", "source"), label="mouse"),
+        Param("explore.strength", "float", 0.5, "Strength of a perturbation (noise std, or how much of the "
+              "source is blended in).", "explore", 0.0, 2.0, label="strength"),
+        Param("explore.radius", "float", 0.08, "Radius of the disc a drag perturbs, as a fraction of the "
+              "frame.", "explore", 0.01, 0.5, label="radius"),
+        Param("explore.hold", "int", 100, "Steps a static frame is shown before dreaming from it.", "explore",
+              1, 2000, label="hold steps"),
+        Param("explore.tolerance", "float", 2e-3, "RMS change under which states count as equal (fixed "
+              "points and cycles).", "explore", 1e-5, 0.05, label="tolerance"),
+        Param("explore.patience", "int", 20, "Steps the change must stay under the tolerance.", "explore",
+              3, 500, label="patience"),
         Param("view", "choice", "main", "What the output shows: the prediction, input | prediction | error "
               "side by side, or a grid of every layer's state and drives.", "view",
               choices=("main", "compare", "grid")),

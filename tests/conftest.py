@@ -3,7 +3,8 @@ import subprocess
 import sys
 from pathlib import Path
 
-os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")   # as app.cli does, before torch loads
+os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")   # as app.cli does, before torch and numpy load
+os.environ.setdefault("OPENBLAS_NUM_THREADS", "1")
 
 import pytest  # noqa: E402
 import torch  # noqa: E402

@@ -68,3 +68,17 @@ def test_signature_downsamples_the_image_and_keeps_the_top_layer():
     s = signature(image, top, side=32)
     assert s.shape == (32 * 32 * 3 + 16 * 64,)
     assert s[:3] == pytest.approx(image[:4, :4].reshape(-1, 3).mean(axis=0))
+
+
+def test_trajectory_finds_the_plane_of_motion():
+    from app.analysis.trajectory import Trajectory
+    rng = np.random.default_rng(2)
+    basis = np.linalg.qr(rng.standard_normal((500, 2)))[0]         # a circle in a random plane of 500-D
+    trajectory = Trajectory(window=100)
+    angles = np.linspace(0, 2 * np.pi, 100, endpoint=False)
+    for t, a in enumerate(angles):
+        trajectory.add(t, 3 * (basis @ [np.cos(a), np.sin(a)]) + 1.0)
+    points, extra = trajectory.project([basis @ [3.0, 0.0] + 1.0])
+    radii = np.linalg.norm(points, axis=1)
+    assert radii.std() / radii.mean() < 0.15        # still a circle after projection
+    assert np.linalg.norm(extra[0]) == pytest.approx(radii.mean(), rel=0.2)

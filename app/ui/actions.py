@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import time
+from pathlib import Path
 
 from app.errors import UserError
 from app.gl.output import OffscreenTarget
@@ -37,7 +38,58 @@ def toggle_occluder(state: AppState) -> None:
 
 def reset_to_noise(state: AppState) -> None:
     state.engine.reset()
+    state.explorer.restart()
     state.notify("layers reset to noise")
+
+
+def kick(state: AppState) -> None:
+    state.engine.perturb(strength=state.registry["explore.strength"])
+    state.explorer.restart()
+
+
+def perturb_at(state: AppState, x: float, y: float) -> None:
+    r = state.registry
+    state.engine.perturb((x, y), r["explore.radius"], r["explore.strength"] * 0.25, r["explore.mouse"])
+
+
+def dream_from_static_frame(state: AppState) -> None:
+    state.explorer.dream_from_static_frame(state.engine)
+    state.notify(f"holding the frame for {state.registry['explore.hold']} steps, then dreaming")
+
+
+def restore_attractor(state: AppState, entry) -> None:
+    try:
+        state.explorer.restore(state.engine, entry)
+    except UserError as e:
+        state.notify(str(e))
+        return
+    state.registry.set("dream", 1.0)
+    state.notify(f"restored {entry.label()}")
+
+
+def save_gallery(state: AppState) -> None:
+    folder = state.capture_dir / time.strftime("gallery-%Y%m%d-%H%M%S")
+    try:
+        state.explorer.gallery.save(folder)
+    except OSError as e:
+        state.notify(f"cannot save the gallery to {folder}: {e}")
+        return
+    state.notify(f"gallery saved: {folder}")
+
+
+def load_gallery(state: AppState, folder: str) -> None:
+    from app.analysis.gallery import Gallery
+    try:
+        gallery = Gallery.load(Path(folder).expanduser())
+    except UserError as e:
+        state.notify(str(e))
+        return
+    engine = state.engine
+    if (gallery.model, gallery.size) != (engine.loaded.name, engine.size):
+        state.notify(f"that gallery is for {gallery.model} at {gallery.size}px; switch to it first")
+        return
+    state.explorer.replace_gallery(gallery)
+    state.notify(f"gallery loaded: {len(gallery.entries)} attractors")
 
 
 def cycle_view(state: AppState, view: str) -> None:
@@ -129,4 +181,7 @@ def switch_model(state: AppState, name: str) -> None:
         return
     if state.recording is not None and state.recording.view == "grid":
         stop_recording(state)
+    from app.ui.explore import Explorer
+    state.explorer.replace_gallery(Explorer.for_engine(state.engine).gallery)
+    state.explorer.restart()
     state.notify(f"model: {name}")

@@ -11,6 +11,7 @@ from app.ui.window import Window  # imports imgui_bundle before glfw
 from app.gl.views import Views
 from app.session import build_engine
 from app.ui import actions
+from app.ui.explore import Explorer
 from app.ui.input import handle_keys, handle_mouse
 from app.ui.panel import PANEL_WIDTH, draw_panel
 from app.ui.state import AppState
@@ -26,7 +27,8 @@ def run_live(args) -> int:
     try:
         engine = build_engine(window.ctx, args, realtime=True)
         capture_dir = Path(args.captures).expanduser() if args.captures else Path.home() / "hypnagogia"
-        state = AppState(engine=engine, views=Views(window.ctx), capture_dir=capture_dir, source_spec=args.source)
+        state = AppState(engine=engine, views=Views(window.ctx), explorer=Explorer.for_engine(engine),
+                         capture_dir=capture_dir, source_spec=args.source)
         state.notify(f"{engine.loaded.name} at {engine.size}px on {engine.device}; source: {engine.source.name}")
         _loop(window, state, Path(args.ui_probe) if args.ui_probe else None)
     finally:
@@ -47,36 +49,40 @@ def _loop(window: Window, state: AppState, probe: Path | None) -> None:
                                                    " (with errors: see the panel)"))
         if not state.registry["paused"] or state.step_requested:
             engine.step()
+            state.explorer.update(engine)
             state.step_requested = False
         for key, message in (("engine", engine.message), ("source", engine.source.message)):
             if message != shown[key]:
                 shown[key] = message
                 state.notify(message)
 
-        window.begin_frame()
-        handle_keys(state)
-        fw, fh = window.framebuffer_size()
-        scale = window.content_scale()
-        panel_px = int(PANEL_WIDTH * scale) if state.panel_visible else 0
-        handle_mouse(state, scale)
-        if state.panel_visible:
-            draw_panel(state, (fw - panel_px) / scale, fh / scale)
-
-        screen = window.ctx.screen
-        screen.use()
-        screen.viewport = (0, 0, fw, fh)
-        window.ctx.clear(0.05, 0.05, 0.07, 1.0)
-        state.cells = state.views.render(engine.frame(), state.registry["view"], screen,
-                                         state.registry["error_gain"], region=(0, 0, fw - panel_px, fh),
-                                         canvas=(fw, fh))
-        _draw_labels(state, scale)
+        timer = engine.timer
+        with timer("panel"):
+            window.begin_frame()
+            handle_keys(state)
+            fw, fh = window.framebuffer_size()
+            scale = window.content_scale()
+            panel_px = int(PANEL_WIDTH * scale) if state.panel_visible else 0
+            handle_mouse(state, scale)
+            if state.panel_visible:
+                draw_panel(state, (fw - panel_px) / scale, fh / scale)
+        with timer("views"):
+            screen = window.ctx.screen
+            screen.use()
+            screen.viewport = (0, 0, fw, fh)
+            window.ctx.clear(0.05, 0.05, 0.07, 1.0)
+            state.cells = state.views.render(engine.frame(), state.registry["view"], screen,
+                                             state.registry["error_gain"], region=(0, 0, fw - panel_px, fh),
+                                             canvas=(fw, fh))
+            _draw_labels(state, scale)
         actions.record_frame(state)
         if state.screenshot_requested:
             state.screenshot_requested = False
             actions.take_screenshot(state)
-        screen.use()
-        screen.viewport = (0, 0, fw, fh)
-        window.end_frame()
+        with timer("present"):
+            screen.use()
+            screen.viewport = (0, 0, fw, fh)
+            window.end_frame()
         state.frame_times.append(time.monotonic())
 
         if state.fullscreen_requested:
@@ -102,8 +108,9 @@ def _draw_labels(state: AppState, scale: float) -> None:
 def _write_probe(state: AppState, probe: Path, scale: float) -> None:
     """Where the widgets and cells are, for automated UI tests driving the window with xdotool."""
     data = {"widgets": state.widgets, "scale": scale, "step": state.engine.step_index,
+            "verdict": state.explorer.detector.verdict.describe(), "gallery": len(state.explorer.gallery.entries),
             "cells": [[c.label, c.x / scale, c.y / scale, c.w / scale, c.h / scale] for c in state.cells],
-            "params": state.registry.snapshot(), "fps": state.fps(),
+            "params": state.registry.snapshot(), "fps": state.fps(), "stages_ms": state.engine.timer.ms,
             "notices": [n for _, n in state.notices]}
     tmp = probe.with_suffix(".tmp")
     tmp.write_text(json.dumps(data))

@@ -38,13 +38,16 @@ def handle_keys(state: AppState) -> None:
         actions.toggle_recording(state)
     if pressed(K.s):
         state.screenshot_requested = True
+    if pressed(K.k):
+        actions.kick(state)
     for key, view in ((K._1, "main"), (K._2, "compare"), (K._3, "grid")):
         if pressed(key):
             actions.cycle_view(state, view)
 
 
 def handle_mouse(state: AppState, scale: float) -> None:
-    """Dragging with the left button inside an image cell moves the occluder there."""
+    """Dragging with the left button inside an image cell moves the occluder there, or perturbs the
+    dream there (explore.mouse)."""
     io = imgui.get_io()
     if io.want_capture_mouse or not imgui.is_mouse_down(imgui.MouseButton_.left):
         return
@@ -52,8 +55,13 @@ def handle_mouse(state: AppState, scale: float) -> None:
     for cell in state.cells:
         if cell.label in IMAGE_CELLS and cell.x <= mx < cell.x + cell.w and cell.y <= my < cell.y + cell.h:
             r = state.registry
-            r.set("occluder.x", min(1.0, max(0.0, (mx - cell.x) / cell.w)))
-            r.set("occluder.y", min(1.0, max(0.0, (my - cell.y) / cell.h)))
+            x = min(1.0, max(0.0, (mx - cell.x) / cell.w))
+            y = min(1.0, max(0.0, (my - cell.y) / cell.h))
+            if r["explore.mouse"] != "occluder":
+                actions.perturb_at(state, x, y)
+                return
+            r.set("occluder.x", x)
+            r.set("occluder.y", y)
             if r["occluder.mode"] == "off":
                 r.set("occluder.mode", "blind")
             return

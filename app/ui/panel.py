@@ -5,7 +5,6 @@ from __future__ import annotations
 import numpy as np
 from imgui_bundle import imgui, implot
 
-from app.models.checkpoint import model_cards
 from app.params import Param, Registry
 from app.ui import actions
 from app.ui.state import AppState
@@ -15,10 +14,12 @@ SOURCES = ("webcam", "sample", "shapes", "noise")
 SHORTCUTS = (("space", "pause / play"), (".", "one step (paused)"), ("d", "dream on / off"),
              ("o", "occluder on / off"), ("n", "reset to noise"), ("1 2 3", "main / compare / grid view"),
              ("r", "record on / off"), ("s", "screenshot"), ("f", "fullscreen"), ("tab", "hide panel"),
-             ("esc", "quit"), ("drag", "move the occluder"))
+             ("k", "kick (noise on every layer)"), ("esc", "quit"), ("drag", "occluder / noise / source"))
 WARN = imgui.ImVec4(1.0, 0.78, 0.3, 1.0)
 DIM = imgui.ImVec4(0.65, 0.65, 0.7, 1.0)
 RED = imgui.ImVec4(1.0, 0.35, 0.35, 1.0)
+GREEN = imgui.ImVec4(0.45, 0.95, 0.5, 1.0)
+CYAN = imgui.ImVec4(0.4, 0.85, 1.0, 1.0)
 
 
 def _remember(state: AppState, key: str) -> None:
@@ -55,6 +56,7 @@ def draw_panel(state: AppState, x: float, height: float) -> None:
     _inputs(state)
     _dynamics(state)
     _layers(state)
+    _attractors(state)
     _occluder(state)
     _feedback(state)
     _capture(state)
@@ -140,7 +142,7 @@ def _inputs(state: AppState) -> None:
     if imgui.button("Open file") and state.path_input.strip():
         actions.switch_source(state, state.path_input.strip())
     imgui.set_item_tooltip("a video or image path; it loops")
-    cards = model_cards()
+    cards = state.model_cards()
     models = list(cards) or [state.engine.loaded.name]
     name = state.engine.loaded.name
     if name not in models:
@@ -208,6 +210,73 @@ def _layers(state: AppState) -> None:
             for p in per_layer:
                 param_widget(r, p, layer)
             imgui.tree_pop()
+
+
+def _attractors(state: AppState) -> None:
+    r, ex, engine = state.registry, state.explorer, state.engine
+    imgui.separator_text("Attractors")
+    verdict = ex.detector.verdict
+    color = {"fixed point": GREEN, "cycle": CYAN}.get(verdict.kind, DIM)
+    imgui.text_colored(color, verdict.describe())
+    _remember(state, "verdict")
+    imgui.same_line(PANEL_WIDTH - 140)
+    if imgui.button("Kick", imgui.ImVec2(60, 0)):
+        actions.kick(state)
+    imgui.set_item_tooltip("add noise of the chosen strength to every layer")
+    imgui.same_line()
+    if imgui.button("From frame"):
+        actions.dream_from_static_frame(state)
+    imgui.set_item_tooltip("hold the current source frame for 'hold steps', then dream from it")
+    if ex.hold_remaining:
+        imgui.text_colored(WARN, f"holding the frame: dreaming in {ex.hold_remaining} steps")
+    mouse = r["explore.mouse"]
+    imgui.text("drag:")
+    for choice in r.param("explore.mouse").choices:
+        imgui.same_line()
+        if imgui.radio_button(f"{choice}##mouse", mouse == choice):
+            r.set("explore.mouse", choice)
+    for name in ("explore.strength", "explore.radius", "explore.hold"):
+        param_widget(r, r.param(name))
+    if imgui.tree_node("detector"):
+        param_widget(r, r.param("explore.tolerance"))
+        param_widget(r, r.param("explore.patience"))
+        imgui.tree_pop()
+    _trajectory_plot(state)
+    _gallery(state)
+
+
+def _trajectory_plot(state: AppState) -> None:
+    points, attractors = state.explorer.trajectory_points()
+    if len(points) < 3:
+        return
+    if implot.begin_plot("top layer, PCA of the last 300 steps", imgui.ImVec2(-1, 170)):
+        implot.setup_axes("", "", implot.AxisFlags_.auto_fit | implot.AxisFlags_.no_tick_labels,
+                          implot.AxisFlags_.auto_fit | implot.AxisFlags_.no_tick_labels)
+        implot.plot_line("path", np.ascontiguousarray(points[:, 0]), np.ascontiguousarray(points[:, 1]))
+        implot.plot_scatter("now", points[-1:, 0].copy(), points[-1:, 1].copy())
+        if len(attractors):
+            implot.plot_scatter("attractors", np.ascontiguousarray(attractors[:, 0]),
+                                np.ascontiguousarray(attractors[:, 1]))
+        implot.end_plot()
+
+
+def _gallery(state: AppState) -> None:
+    ex = state.explorer
+    entries = ex.gallery.entries
+    imgui.text(f"gallery: {len(entries)} attractor{'s' if len(entries) != 1 else ''}")
+    for i, entry in enumerate(entries):
+        if i % 5:
+            imgui.same_line()
+        tex = ex.texture(state.engine.ctx, entry)
+        if imgui.image_button(f"attractor{i}", imgui.ImTextureRef(tex.glo), imgui.ImVec2(64, 64)):
+            actions.restore_attractor(state, entry)
+        imgui.set_item_tooltip(entry.label() + " (click to restore)")
+    if imgui.button("Save gallery") and entries:
+        actions.save_gallery(state)
+    imgui.same_line()
+    if imgui.button("Load gallery") and state.path_input.strip():
+        actions.load_gallery(state, state.path_input.strip())
+    imgui.set_item_tooltip("loads the folder typed in the path box above")
 
 
 def _occluder(state: AppState) -> None:

@@ -10,6 +10,11 @@ from pathlib import Path
 from app.engine import Engine
 from app.gl.views import Cell, Views
 from app.io.recorder import VideoRecorder
+from app.models.checkpoint import model_cards
+from app.ui.explore import Explorer
+
+
+CARDS_REFRESH_S = 3.0
 
 
 @dataclass
@@ -31,6 +36,7 @@ class LiveRecording:
 class AppState:
     engine: Engine
     views: Views
+    explorer: Explorer
     capture_dir: Path
     source_spec: str
     panel_visible: bool = True
@@ -45,6 +51,8 @@ class AppState:
     frame_times: collections.deque = field(default_factory=lambda: collections.deque(maxlen=120))
     path_input: str = ""
     last_dream: float = 1.0
+    _cards: dict = field(default_factory=dict)
+    _cards_read_at: float = float("-inf")
 
     @property
     def registry(self):
@@ -55,6 +63,14 @@ class AppState:
         if message and (not self.notices or self.notices[-1][1] != message):
             self.notices.append((time.strftime("%H:%M:%S"), message))
             print(message, flush=True)
+
+    def model_cards(self) -> dict[str, dict]:
+        """The cards of models/ (re-read every few seconds, so new models appear while running)."""
+        now = time.monotonic()
+        if now - self._cards_read_at > CARDS_REFRESH_S:
+            self._cards = model_cards()
+            self._cards_read_at = now
+        return self._cards
 
     def fps(self) -> float:
         if len(self.frame_times) < 2:

@@ -1,0 +1,191 @@
+"""Training images: random crops (scale, horizontal flips, colour jitter) from a set of frames.
+
+The frames come from the photos bundled with scikit-image, scikit-learn and matplotlib (two held
+out for validation), from a video file or folder of images the user gives, or from a webcam
+recording. Anything that cannot be trained on fails here, as one ``UserError`` line, before
+training starts.
+"""
+
+from __future__ import annotations
+
+import math
+import time
+from dataclasses import dataclass
+from pathlib import Path
+
+import cv2
+import numpy as np
+import torch
+from tqdm import tqdm
+
+from app.errors import UserError
+from app.sources import IMAGE_EXTENSIONS
+from app.sources.fit import fit_square
+from app.sources.photos import training_photos, validation_photos
+
+MAX_VIDEO_FRAMES = 600
+MAX_FRAME_SIDE = 720        # frames are stored no larger than this, to bound memory
+VALIDATION_SIZE = 256
+
+
+@dataclass
+class FrameSet:
+    frames: list[np.ndarray]   # (H, W, 3) uint8 RGB
+    description: str           # what the card records as the data
+
+
+def bundled() -> FrameSet:
+    photos = training_photos()
+    return FrameSet(list(photos.values()), "bundled photos: " + ", ".join(photos))
+
+
+def from_path(spec: str, batch: int) -> FrameSet:
+    """A folder of images, one image, or a video file."""
+    path = Path(spec).expanduser()
+    if not path.exists():
+        raise UserError(f"--data {spec}: no such file or folder; pass a video, an image or a folder of images")
+    if path.is_dir():
+        return _from_folder(path)
+    if path.suffix.lower() in IMAGE_EXTENSIONS:
+        return FrameSet([_read_image(path)], f"image {path}")
+    return _from_video(path, batch)
+
+
+def _from_folder(folder: Path) -> FrameSet:
+    files = sorted(p for p in folder.iterdir() if p.is_file() and p.suffix.lower() in IMAGE_EXTENSIONS)
+    if not files:
+        raise UserError(f"--data {folder}: the folder holds no images ({', '.join(sorted(IMAGE_EXTENSIONS))}); "
+                        f"put photos in it or pass a video file")
+    return FrameSet([_read_image(p) for p in tqdm(files, desc="reading images", unit="image", leave=False)],
+                    f"{len(files)} images from {folder}")
+
+
+def _read_image(path: Path) -> np.ndarray:
+    image = cv2.imread(str(path), cv2.IMREAD_COLOR)
+    if image is None:
+        raise UserError(f"--data: cannot read image {path} (not an image OpenCV can decode); remove it or "
+                        f"convert it to PNG or JPEG")
+    return _shrink(cv2.cvtColor(image, cv2.COLOR_BGR2RGB))
+
+
+def _from_video(path: Path, batch: int) -> FrameSet:
+    capture = cv2.VideoCapture(str(path))
+    if not capture.isOpened():
+        raise UserError(f"--data {path}: not a video OpenCV can decode (nor a folder or an image); pass a "
+                        f"video, an image or a folder of images")
+    count = int(capture.get(cv2.CAP_PROP_FRAME_COUNT))
+    stride = max(1, math.ceil(count / MAX_VIDEO_FRAMES)) if count > 0 else 1
+    frames, index = [], 0
+    with tqdm(total=count or None, desc=f"reading {path.name}", unit="frame", leave=False) as bar:
+        while len(frames) < MAX_VIDEO_FRAMES and capture.grab():
+            if index % stride == 0:
+                ok, bgr = capture.retrieve()
+                if ok:
+                    frames.append(_shrink(cv2.cvtColor(bgr, cv2.COLOR_BGR2RGB)))
+            index += 1
+            bar.update()
+    capture.release()
+    if len(frames) < batch:
+        raise UserError(f"--data {path}: the video has {len(frames)} readable frames, fewer than one batch "
+                        f"({batch}); use a longer video or a smaller --batch")
+    return FrameSet(frames, f"{len(frames)} frames of video {path}")
+
+
+def from_webcam(seconds: float, batch: int, index: int = 0) -> FrameSet:
+    """Record ``seconds`` of the webcam (newest frame only, as the app sees it)."""
+    from app.sources.webcam import WebcamSource
+
+    try:
+        camera = WebcamSource(index, MAX_FRAME_SIDE)
+    except UserError:
+        raise UserError(f"--webcam: no webcam at index {index} (OpenCV could not open it); connect one, or "
+                        f"train on --data PATH or the bundled photos") from None
+    frames = []
+    try:
+        start = time.monotonic()
+        with tqdm(total=round(seconds), desc="recording webcam", unit="s") as bar:
+            while (elapsed := time.monotonic() - start) < seconds:
+                frame = camera.read()
+                if frame is not None:
+                    frames.append(frame)
+                if camera.lost:
+                    raise UserError(f"--webcam: {camera.message}; check the camera and try again")
+                bar.n = min(round(elapsed), bar.total)
+                bar.set_postfix(frames=len(frames))
+                time.sleep(0.01)
+    finally:
+        camera.close()
+    if len(frames) < batch:
+        raise UserError(f"--webcam {seconds:g}: recorded {len(frames)} frames, fewer than one batch ({batch}); "
+                        f"record longer or use a smaller --batch")
+    return FrameSet(frames, f"{len(frames)} webcam frames ({seconds:g} s)")
+
+
+def _shrink(image: np.ndarray) -> np.ndarray:
+    side = max(image.shape[:2])
+    if side <= MAX_FRAME_SIDE:
+        return np.ascontiguousarray(image)
+    scale = MAX_FRAME_SIDE / side
+    size = (round(image.shape[1] * scale), round(image.shape[0] * scale))
+    return cv2.resize(image, size, interpolation=cv2.INTER_AREA)
+
+
+class Crops:
+    """Batches of random square crops, resized to ``size``, as (B, 3, size, size) floats in [0, 1].
+
+    A crop's side is log-uniform between ``size`` (one pixel per pixel) and the frame's shorter side
+    (the whole frame), so the model sees both texture and layout; frames smaller than ``size`` are
+    scaled up.
+    """
+
+    def __init__(self, frames: FrameSet, size: int, seed: int = 0, jitter: float = 1.0):
+        self.frames = frames.frames
+        self.size = size
+        self.jitter = jitter
+        self.rng = np.random.default_rng(seed)
+        # larger frames hold more distinct crops: draw them more often
+        areas = np.array([math.sqrt(f.shape[0] * f.shape[1]) for f in self.frames])
+        self.weights = areas / areas.sum()
+
+    def batch(self, n: int) -> torch.Tensor:
+        return torch.from_numpy(np.stack([self._crop() for _ in range(n)])).permute(0, 3, 1, 2).contiguous()
+
+    def _crop(self) -> np.ndarray:
+        rng = self.rng
+        frame = self.frames[rng.choice(len(self.frames), p=self.weights)]
+        h, w = frame.shape[:2]
+        shortest = min(h, w)
+        low = min(self.size, shortest)
+        side = int(round(math.exp(rng.uniform(math.log(low), math.log(shortest)))))
+        top, left = rng.integers(0, h - side + 1), rng.integers(0, w - side + 1)
+        crop = frame[top:top + side, left:left + side]
+        interpolation = cv2.INTER_AREA if side > self.size else cv2.INTER_LINEAR
+        crop = cv2.resize(crop, (self.size, self.size), interpolation=interpolation)
+        if rng.random() < 0.5:
+            crop = crop[:, ::-1]
+        return self._jitter(crop.astype(np.float32) / 255.0)
+
+    def _jitter(self, x: np.ndarray) -> np.ndarray:
+        """Brightness, contrast and saturation, each up to ±20 % (scaled by ``jitter``)."""
+        if not self.jitter:
+            return x
+        rng = self.rng
+        b, c, s = (1 + self.jitter * rng.uniform(-0.2, 0.2, 3)).astype(np.float32)
+        gray = x @ np.array([0.299, 0.587, 0.114], np.float32)
+        x = gray[..., None] + s * (x - gray[..., None])
+        mean = gray.mean()
+        x = (x - mean) * c + mean * b
+        return np.clip(x, 0.0, 1.0, dtype=np.float32)
+
+
+def validation_images(size: int = VALIDATION_SIZE) -> torch.Tensor:
+    """The held-out photos, each whole (centre square) and as four native-resolution corner crops:
+    (N, 3, size, size) in [0, 1]."""
+    crops = []
+    for photo in validation_photos().values():
+        crops.append(fit_square(photo, size))
+        h, w = photo.shape[:2]
+        side = min(size, h, w)
+        for top, left in ((0, 0), (0, w - side), (h - side, 0), (h - side, w - side)):
+            crops.append(fit_square(photo[top:top + side, left:left + side], size))
+    return torch.from_numpy(np.stack(crops)).permute(0, 3, 1, 2).float().div(255.0).contiguous()
