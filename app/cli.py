@@ -95,6 +95,8 @@ def build_parser() -> argparse.ArgumentParser:
     record.add_argument("--out", required=True, help="output .mp4 file")
     record.add_argument("--fps", type=float, default=30.0, help="frame rate of the file")
     record.add_argument("--quiet", action="store_true", help="no progress bar")
+    record.add_argument("--hold", type=positive_int, default=None, metavar="H",
+                        help="dream from a static frame: show the source's first frame for H steps, then dream")
     record.set_defaults(run=commands.record)
 
     bench = sub.add_parser("bench", help="time every stage of the loop headless; print and write JSON")

@@ -123,3 +123,14 @@ def test_info_and_params():
     params = run_cli("params")
     assert params.returncode == 0
     assert "dream" in params.stdout and "general.gain_up" in params.stdout and "ff_blur.fb" in params.stdout
+
+
+def test_record_hold_shows_one_frame_then_dreams(tmp_path, model_arg):
+    out = tmp_path / "hold.mp4"
+    result = run_cli("record", "--source", "sample", "--steps", "24", "--size", "64", "--hold", "12",
+                     "--set", "view=compare", "--out", str(out), "--quiet", *model_arg)
+    assert result.returncode == 0, result.stderr
+    frames = np.array(decode(out), np.float32)
+    inputs = frames[:, :, :64]                       # compare view: input | prediction | error
+    assert np.abs(inputs[11] - inputs[2]).mean() < 4.0           # the held frame does not move (codec noise)
+    assert np.abs(inputs[20] - inputs[11]).mean() > 10.0         # then the input is the dream

@@ -24,8 +24,14 @@ def record(args) -> int:
     last_message = engine.message
     recorder = VideoRecorder(args.out, width, height, fps=args.fps)
     bar = tqdm(total=args.steps, unit="step", disable=args.quiet, desc=f"recording {args.out}")
+    if args.hold:
+        registry.set("dream", 0.0)
     try:
-        for _ in range(args.steps):
+        for i in range(args.steps):
+            if args.hold and i == 1:
+                registry.set("freeze", True)       # keep the first frame: its motion memory fades
+            if args.hold and i == args.hold:
+                registry.set("dream", 1.0)
             engine.step()
             views.render(engine.frame(), view, target.fbo, registry["error_gain"])
             recorder.write(target.read())
