@@ -107,6 +107,19 @@ def build_parser() -> argparse.ArgumentParser:
     bench.add_argument("--json", default=None, help="write the results here")
     bench.set_defaults(run=commands.bench)
 
+    survey = sub.add_parser("attractors", help="basin survey: dream from many starts at once, map where they "
+                            "end, write an HTML report")
+    survey.add_argument("--model", default=None, help="model name or checkpoint path")
+    survey.add_argument("--starts", type=positive_int, default=64, help="number of starts (default 64)")
+    survey.add_argument("--steps", type=positive_int, default=300, help="dream steps per start (default 300)")
+    survey.add_argument("--size", type=positive_size, default=64, help="dream size in pixels (default 64)")
+    survey.add_argument("--source", default="sample", help="video or image whose frames seed some starts")
+    survey.add_argument("--seed", type=int, default=0)
+    survey.add_argument("--tolerance", type=float, default=2e-3, help="RMS change counted as no change")
+    survey.add_argument("--patience", type=positive_int, default=20, help="steps the change must stay under it")
+    survey.add_argument("--out", required=True, help="folder for report.html, report.json and the images")
+    survey.set_defaults(run=commands.attractors, assignments=[])
+
     info = sub.add_parser("info", help="versions, OpenGL renderer, torch device, cameras and models found")
     info.add_argument("--device", choices=("auto", "cpu", "cuda", "mps"), default="auto")
     info.set_defaults(run=commands.info, assignments=[])

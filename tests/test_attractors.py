@@ -82,3 +82,17 @@ def test_trajectory_finds_the_plane_of_motion():
     radii = np.linalg.norm(points, axis=1)
     assert radii.std() / radii.mean() < 0.15        # still a circle after projection
     assert np.linalg.norm(extra[0]) == pytest.approx(radii.mean(), rel=0.2)
+
+
+def test_batch_detector_judges_each_dream_on_its_own():
+    from app.analysis.attractors import BatchDetector
+    rng = np.random.default_rng(4)
+    angle = 2 * np.pi / 4
+    rot = np.array([[np.cos(angle), -np.sin(angle)], [np.sin(angle), np.cos(angle)]])
+    x = np.array([[3.0, 0.0], [1.0, 0.0], [0.3, 0.7]])     # contraction, rotation, chaos (logistic)
+    detector = BatchDetector(3, DetectorConfig(patience=15))
+    for t in range(200):
+        verdicts = detector.update(t, x)
+        x = np.stack([0.5 * x[0], rot @ x[1], 3.99 * x[2] * (1 - x[2])])
+    assert [v.kind for v in verdicts] == [FIXED_POINT, CYCLE, WANDERING]
+    assert verdicts[1].period == 4

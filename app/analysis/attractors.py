@@ -9,6 +9,7 @@ downsampled, and the top layer) — and compares it with its recent past:
 * otherwise the dream is still wandering.
 
 Distances are RMS over the signature's entries, so the tolerance does not depend on its size.
+``BatchDetector`` follows many dreams at once (a basin survey); ``AttractorDetector`` follows one.
 """
 
 from __future__ import annotations
@@ -24,7 +25,7 @@ WANDERING, FIXED_POINT, CYCLE = "wandering", "fixed point", "cycle"
 @dataclass(frozen=True)
 class Verdict:
     kind: str
-    since: int | None = None     # first step of the run of steps that proved it
+    since: int | None = None     # the step from which the attractor holds
     period: int | None = None
 
     def describe(self) -> str:
@@ -42,43 +43,67 @@ class DetectorConfig:
     max_period: int = 32
 
 
-class AttractorDetector:
-    def __init__(self, config: DetectorConfig | None = None):
+class BatchDetector:
+    """Detects attractors in B dreams at once from (B, D) signatures, one call per step."""
+
+    def __init__(self, batch: int, config: DetectorConfig | None = None):
         self.config = config or DetectorConfig()
-        c = self.config
-        self._past: collections.deque[np.ndarray] = collections.deque(maxlen=c.max_period)
-        # for each lag p (1 = per-step change), how many consecutive recent steps matched at that lag
-        self._runs = np.zeros(c.max_period + 1, dtype=np.int64)
-        self.verdict = Verdict(WANDERING)
-        self.changes: collections.deque[float] = collections.deque(maxlen=4096)
+        self.batch = batch
+        self._past: collections.deque[np.ndarray] = collections.deque(maxlen=self.config.max_period)
+        # runs[b, p]: consecutive recent steps at which dream b matched itself p steps earlier
+        self._runs = np.zeros((batch, self.config.max_period + 1), dtype=np.int64)
+        self.last_change = np.full(batch, np.nan)
 
     def reset(self) -> None:
         self._past.clear()
         self._runs[:] = 0
+        self.last_change[:] = np.nan
+
+    def update(self, step: int, signatures: np.ndarray) -> list[Verdict]:
+        s = np.asarray(signatures, dtype=np.float64).reshape(self.batch, -1)
+        if self._past:
+            past = np.stack(list(reversed(self._past)), axis=1)                            # (B, lags, D), lag 1 first
+            distances = np.sqrt(np.mean((s[:, None, :] - past) ** 2, axis=2))               # (B, lags)
+            lags = distances.shape[1]
+            self.last_change = distances[:, 0]
+            close = distances < self.config.tolerance
+            self._runs[:, 1:lags + 1] = np.where(close, self._runs[:, 1:lags + 1] + 1, 0)
+        self._past.append(s)
+        return [self._judge(step, b) for b in range(self.batch)]
+
+    def _judge(self, step: int, b: int) -> Verdict:
+        patience, runs = self.config.patience, self._runs[b]
+        if runs[1] >= patience:
+            return Verdict(FIXED_POINT, since=step - int(runs[1]))
+        periods = np.nonzero(runs[2:] >= patience)[0]
+        if len(periods):
+            p = int(periods[0]) + 2
+            return Verdict(CYCLE, since=step - int(runs[p]) - p + 1, period=p)
+        return Verdict(WANDERING)
+
+
+class AttractorDetector:
+    """One dream's detector, with the history of its per-step change."""
+
+    def __init__(self, config: DetectorConfig | None = None):
+        self._batch = BatchDetector(1, config)
+        self.verdict = Verdict(WANDERING)
+        self.changes: collections.deque[float] = collections.deque(maxlen=4096)
+
+    @property
+    def config(self) -> DetectorConfig:
+        return self._batch.config
+
+    def reset(self) -> None:
+        self._batch.reset()
         self.verdict = Verdict(WANDERING)
         self.changes.clear()
 
     def update(self, step: int, signature: np.ndarray) -> Verdict:
-        s = np.asarray(signature, dtype=np.float64).ravel()
-        c = self.config
-        if self._past:
-            lags = range(1, len(self._past) + 1)
-            distances = np.array([np.sqrt(np.mean((s - self._past[-p]) ** 2)) for p in lags])
-            self.changes.append(float(distances[0]))
-            close = distances < c.tolerance
-            self._runs[1:len(distances) + 1] = np.where(close, self._runs[1:len(distances) + 1] + 1, 0)
-        self._past.append(s)
-        self.verdict = self._judge(step)
+        self.verdict = self._batch.update(step, np.asarray(signature).reshape(1, -1))[0]
+        if not np.isnan(self._batch.last_change[0]):
+            self.changes.append(float(self._batch.last_change[0]))
         return self.verdict
-
-    def _judge(self, step: int) -> Verdict:
-        c = self.config
-        if self._runs[1] >= c.patience:
-            return Verdict(FIXED_POINT, since=step - int(self._runs[1]))
-        for p in range(2, c.max_period + 1):
-            if self._runs[p] >= c.patience:
-                return Verdict(CYCLE, since=step - int(self._runs[p]) - p + 1, period=p)
-        return Verdict(WANDERING)
 
 
 def signature(prediction: np.ndarray, top_layer: np.ndarray, side: int = 32) -> np.ndarray:

@@ -1,5 +1,6 @@
 """The subcommands behind ``app.cli``: one module each."""
 
+from app.commands.attractors import attractors
 from app.commands.bench import bench
 from app.commands.info import info, params
 from app.commands.live import live
@@ -11,4 +12,4 @@ def extra_commands():
     return []
 
 
-__all__ = ["bench", "info", "live", "params", "record", "extra_commands"]
+__all__ = ["attractors", "bench", "info", "live", "params", "record", "extra_commands"]
