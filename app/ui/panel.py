@@ -53,15 +53,26 @@ def draw_panel(state: AppState, x: float, height: float) -> None:
     imgui.begin("Hypnagogia", None, flags)
     _status(state)
     _transport(state)
+    _view(state)
+    if imgui.begin_tab_bar("sections"):
+        for title, section in (("Layers", _layers), ("Input", _input_tab), ("Explore", _attractors),
+                               ("Capture", _capture_tab)):
+            if imgui.begin_tab_item_simple(title):
+                section(state)
+                imgui.end_tab_item()
+        imgui.end_tab_bar()
+    imgui.end()
+
+
+def _input_tab(state: AppState) -> None:
     _inputs(state)
-    _dynamics(state)
-    _layers(state)
-    _attractors(state)
     _occluder(state)
     _feedback(state)
+
+
+def _capture_tab(state: AppState) -> None:
     _capture(state)
     _shortcuts()
-    imgui.end()
 
 
 def _status(state: AppState) -> None:
@@ -170,16 +181,18 @@ def _card_summary(card: dict) -> str:
     return "\n".join(x for x in lines if x)
 
 
-def _dynamics(state: AppState) -> None:
+def _view(state: AppState) -> None:
     r = state.registry
-    imgui.separator_text("View")
     view = r["view"]
+    imgui.text("view:")
+    imgui.same_line()
     for i, name in enumerate(r.param("view").choices):
         if i:
             imgui.same_line()
         if imgui.radio_button(name, view == name):
             r.set("view", name)
-    param_widget(r, r.param("error_gain"))
+    if view != "main":
+        param_widget(r, r.param("error_gain"))
 
 
 def _layers(state: AppState) -> None:
@@ -288,12 +301,12 @@ def _occluder(state: AppState) -> None:
 
 def _feedback(state: AppState) -> None:
     r = state.registry
-    if imgui.collapsing_header("Feedback transform"):
+    imgui.separator_text("Feedback transform")
+    for p in r.params("feedback"):
+        param_widget(r, p)
+    if imgui.button("Reset transform"):
         for p in r.params("feedback"):
-            param_widget(r, p)
-        if imgui.button("Reset transform"):
-            for p in r.params("feedback"):
-                r.reset(p.name)
+            r.reset(p.name)
 
 
 def _capture(state: AppState) -> None:
@@ -320,8 +333,8 @@ def _capture(state: AppState) -> None:
 
 
 def _shortcuts() -> None:
-    if imgui.collapsing_header("Keyboard shortcuts", imgui.TreeNodeFlags_.default_open):
-        for key, what in SHORTCUTS:
-            imgui.text(f"{key:>6}")
-            imgui.same_line(70)
-            imgui.text_colored(DIM, what)
+    imgui.separator_text("Keyboard")
+    for key, what in SHORTCUTS:
+        imgui.text(f"{key:>6}")
+        imgui.same_line(70)
+        imgui.text_colored(DIM, what)
