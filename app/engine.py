@@ -16,6 +16,7 @@ import moderngl
 import numpy as np
 import torch
 
+from app.drives import apply as modify_drives
 from app.gl.atlas import AtlasLayout
 from app.gl.composite import CompositePass
 from app.gl.mixer import Mixer, RuleSet
@@ -118,6 +119,7 @@ class Engine:
         self._last_prediction = torch.rand((self.size, self.size, 3), generator=self.generator)
         self.transfer.upload(self.prediction, self._last_prediction)
         self._drives = None
+        self._previous_top = None
         self.history.clear()
 
     def load_states(self, states: list[torch.Tensor], prediction: torch.Tensor | None = None) -> None:
@@ -128,6 +130,7 @@ class Engine:
             raise UserError(f"saved state has layers {[tuple(s.shape) for s in states]} but {self.loaded.name} at "
                             f"{self.size}px needs {expected}; load it with the model and size it was saved from")
         self.states = [s.to(self.device).contiguous(memory_format=torch.channels_last) for s in states]
+        self._previous_top = None
         self.transfer.upload(self.mixer.state, self.layout.pack(self.states))
         if prediction is not None:
             self._last_prediction = prediction.to("cpu", torch.float32)
@@ -172,6 +175,12 @@ class Engine:
         return [s.detach().to("cpu").clone() for s in self.states], self._last_prediction.clone()
 
     # ---- the step ------------------------------------------------------------------------
+    def advance(self) -> StepRecord:
+        """One displayed or recorded frame: ``steps_per_frame`` steps."""
+        for _ in range(self.registry["steps_per_frame"] - 1):
+            self.step()
+        return self.step()
+
     def step(self) -> StepRecord:
         t, p = self.timer, self.registry
         with t("source"):
@@ -186,6 +195,7 @@ class Engine:
             image = x.permute(2, 0, 1).unsqueeze(0).contiguous(memory_format=torch.channels_last)
         with t("drive"), torch.inference_mode():
             drives = self.model.drives(image, self.states)
+            drives = modify_drives(drives, self.states, self._previous_top, p, self.generator)
             prediction = drives.prediction[0].permute(1, 2, 0).float()
         with t("upload"):
             self.transfer.upload(self.mixer.up, self.layout.pack(drives.up))
@@ -203,6 +213,7 @@ class Engine:
                             f"layers were reset to noise. Lower the gains or turn on squashing")
             self.reset()
         else:
+            self._previous_top = self.states[-1]
             self.states = [s.contiguous(memory_format=torch.channels_last) for s in new_states]
             self._drives = drives
         self.step_index += 1

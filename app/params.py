@@ -253,6 +253,15 @@ def core_params() -> list[Param]:
         Param("freeze", "bool", False, "Hold the current source frame (the source is not read): dream from a "
               "static frame, or stop a webcam on one image.", "dream"),
         Param("paused", "bool", False, "Stop stepping the dynamics (the view keeps showing the last step).", "dream"),
+        Param("steps_per_frame", "int", 1, "Loop steps for each displayed or recorded frame (decode→encode "
+              "passes per frame).", "dynamics", 1, 64, label="steps per frame"),
+        Param("latent_noise", "float", 0.0, "Gaussian noise on the top layer's code every step: the dream "
+              "becomes Monte-Carlo resampling of the model.", "dynamics", 0.0, 1.0, label="latent noise"),
+        Param("inertia", "float", 0.0, "Representational inertia γ: the top layer follows its own momentum "
+              "instead of its input (at 1 the stack ignores the input and dreams on).", "dynamics", 0.0, 1.0),
+        Param("inertia_momentum", "float", 1.0, "How much of the top layer's last change the inertia carries "
+              "on (1: z + (z − z_prev), the seed's extrapolation; lower values damp it).", "dynamics",
+              0.0, 1.0, label="momentum"),
         Param("rule", "choice", "general", "The GLSL rule that mixes each layer's state with its bottom-up "
               "and top-down drives (shaders/rules/*.glsl).", "layers", choices=("general",)),
         Param("lesion.up", "bool", False, "Cut the bottom-up drive into this layer (the encoding of the "

@@ -41,3 +41,11 @@ def run_cli(*args: str, timeout: float = 300, env: dict | None = None) -> subpro
 @pytest.fixture(scope="session")
 def model_arg(random_checkpoint) -> list[str]:
     return ["--model", str(random_checkpoint)]
+
+
+@pytest.fixture(scope="session")
+def shipped_checkpoint() -> Path:
+    """The CPU default model that ships in models/ (trained by `hypnagogia train ae`)."""
+    path = ROOT / "models" / "ae-tiny.safetensors"
+    assert path.exists(), "models/ae-tiny.safetensors is missing: train it with `hypnagogia train ae`"
+    return path

@@ -104,3 +104,43 @@ def test_a_rule_that_fails_to_compile_is_reported_not_fatal(gl, tmp_path):
     ruleset = RuleSet(gl, registry, rules)
     assert "typo" in ruleset.errors and "typo.glsl" in ruleset.errors["typo"]
     assert registry.param("rule").choices == ("general",)
+
+
+def test_latent_noise_makes_two_runs_from_the_same_start_diverge(gl, shipped_checkpoint, still):
+    path, _ = still
+
+    def run(noise, seed):
+        engine = make_engine(gl, shipped_checkpoint, path, dream=1.0, latent_noise=noise)
+        engine.generator.manual_seed(0)
+        engine.reset()                                # the same start for both runs
+        engine.generator.manual_seed(seed)            # then different noise draws
+        for _ in range(10):
+            engine.step()
+        return engine.last_prediction
+    assert torch.equal(run(0.0, 1), run(0.0, 2))
+    assert (run(0.3, 1) - run(0.3, 2)).abs().mean() > 1e-3
+
+
+def test_full_inertia_ignores_a_changed_source(gl, shipped_checkpoint, tmp_path):
+    rng = np.random.default_rng(0)
+    sources = []
+    for name in ("a.png", "b.png"):
+        cv2.imwrite(str(tmp_path / name), rng.integers(0, 256, (SIZE, SIZE, 3), dtype=np.uint8))
+        sources.append(tmp_path / name)
+
+    def run(gamma, source):
+        engine = make_engine(gl, shipped_checkpoint, source, inertia=gamma)
+        for _ in range(8):
+            engine.step()
+        return engine.last_prediction
+
+    at_one = (run(1.0, sources[0]) - run(1.0, sources[1])).abs().mean() / run(1.0, sources[0]).abs().mean()
+    at_zero = (run(0.0, sources[0]) - run(0.0, sources[1])).abs().mean() / run(0.0, sources[0]).abs().mean()
+    assert at_one < 0.01
+    assert at_zero > 0.01
+
+
+def test_steps_per_frame(gl, random_checkpoint):
+    engine = make_engine(gl, random_checkpoint, "shapes", steps_per_frame=3)
+    engine.advance()
+    assert engine.step_index == 3

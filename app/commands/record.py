@@ -32,7 +32,7 @@ def record(args) -> int:
                 registry.set("freeze", True)       # keep the first frame: its motion memory fades
             if args.hold and i == args.hold:
                 registry.set("dream", 1.0)
-            engine.step()
+            engine.advance()
             views.render(engine.frame(), view, target.fbo, registry["error_gain"])
             recorder.write(target.read())
             bar.update()

@@ -48,7 +48,7 @@ def _loop(window: Window, state: AppState, probe: Path | None) -> None:
                 state.notify("shaders reloaded" + ("" if not engine.rules.errors else
                                                    " (with errors: see the panel)"))
         if not state.registry["paused"] or state.step_requested:
-            engine.step()
+            engine.advance()
             state.explorer.update(engine)
             state.step_requested = False
         for key, message in (("engine", engine.message), ("source", engine.source.message)):
