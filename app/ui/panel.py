@@ -198,6 +198,9 @@ def _view(state: AppState) -> None:
 def _layers(state: AppState) -> None:
     r = state.registry
     engine = state.engine
+    imgui.separator_text("Dynamics")
+    for p in r.params("dynamics"):
+        param_widget(r, p)
     imgui.separator_text("Layers")
     param_widget(r, r.param("rule"))
     rule = r["rule"]
