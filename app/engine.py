@@ -17,6 +17,7 @@ import numpy as np
 import torch
 
 from app.drives import apply as modify_drives
+from app.errors import UserError
 from app.gl.atlas import AtlasLayout
 from app.gl.composite import CompositePass
 from app.gl.mixer import Mixer, RuleSet
@@ -44,10 +45,8 @@ def pick_device(name: str = "auto") -> torch.device:
             return torch.device("mps")
         return torch.device("cpu")
     if name == "cuda" and not torch.cuda.is_available():
-        from app.errors import UserError
         raise UserError("--device cuda: torch sees no CUDA GPU here; use --device auto or cpu")
     if name == "mps" and not (getattr(torch.backends, "mps", None) and torch.backends.mps.is_available()):
-        from app.errors import UserError
         raise UserError("--device mps: torch sees no Apple GPU here; use --device auto or cpu")
     return torch.device(name)
 
@@ -82,8 +81,7 @@ class Engine:
     def set_model(self, loaded: LoadedModel) -> None:
         multiple = loaded.model.size_multiple
         if self.size % multiple:
-            from app.errors import UserError
-            raise UserError(f"size {self.size} does not suit model {loaded.name}: it must be a multiple of "
+                raise UserError(f"size {self.size} does not suit model {loaded.name}: it must be a multiple of "
                             f"{multiple}")
         model = loaded.model.to(self.device)
         if self.device.type != "mps":
@@ -126,8 +124,7 @@ class Engine:
         """Put the loop in a given state (e.g. a saved attractor)."""
         expected = [(1, *shape) for shape in self.model.layer_shapes(self.size)]
         if [tuple(s.shape) for s in states] != expected:
-            from app.errors import UserError
-            raise UserError(f"saved state has layers {[tuple(s.shape) for s in states]} but {self.loaded.name} at "
+                raise UserError(f"saved state has layers {[tuple(s.shape) for s in states]} but {self.loaded.name} at "
                             f"{self.size}px needs {expected}; load it with the model and size it was saved from")
         self.states = [s.to(self.device).contiguous(memory_format=torch.channels_last) for s in states]
         self._previous_top = None
