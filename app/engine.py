@@ -81,7 +81,7 @@ class Engine:
     def set_model(self, loaded: LoadedModel) -> None:
         multiple = loaded.model.size_multiple
         if self.size % multiple:
-                raise UserError(f"size {self.size} does not suit model {loaded.name}: it must be a multiple of "
+            raise UserError(f"size {self.size} does not suit model {loaded.name}: it must be a multiple of "
                             f"{multiple}")
         model = loaded.model.to(self.device)
         if self.device.type != "mps":
@@ -124,8 +124,8 @@ class Engine:
         """Put the loop in a given state (e.g. a saved attractor)."""
         expected = [(1, *shape) for shape in self.model.layer_shapes(self.size)]
         if [tuple(s.shape) for s in states] != expected:
-                raise UserError(f"saved state has layers {[tuple(s.shape) for s in states]} but {self.loaded.name} at "
-                            f"{self.size}px needs {expected}; load it with the model and size it was saved from")
+            raise UserError(f"saved state has layers {[tuple(s.shape) for s in states]} but {self.loaded.name} "
+                            f"at {self.size}px needs {expected}; load it with the model and size it was saved from")
         self.states = [s.to(self.device).contiguous(memory_format=torch.channels_last) for s in states]
         self._previous_top = None
         self.transfer.upload(self.mixer.state, self.layout.pack(self.states))
