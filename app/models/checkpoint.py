@@ -20,8 +20,10 @@ from app import MODEL_DIR
 from app.errors import UserError
 from app.models.autoencoder import AutoencoderConfig, ConvAutoencoder
 from app.models.base import LayerStack
+from app.models.pvm import PVM
+from app.models.pvm_spec import PVMSpec
 
-ARCHITECTURES = {"autoencoder": (ConvAutoencoder, AutoencoderConfig)}
+ARCHITECTURES = {"autoencoder": (ConvAutoencoder, AutoencoderConfig), "pvm": (PVM, PVMSpec)}
 
 
 @dataclass
@@ -49,7 +51,8 @@ def save(model: LayerStack, path: Path | str, card: dict | None = None) -> Path:
     path = Path(path).with_suffix(".safetensors")
     path.parent.mkdir(parents=True, exist_ok=True)
     card = {"name": path.stem, **(card or {}), "architecture": architecture_of(model)}
-    tensors = {k: v.detach().to("cpu", torch.float32).contiguous() for k, v in model.state_dict().items()}
+    tensors = {k: v.detach().to("cpu", torch.float32 if v.is_floating_point() else v.dtype).contiguous()
+               for k, v in model.state_dict().items()}
     save_file(tensors, str(path), metadata={"card": json.dumps(card)})
     path.with_suffix(".json").write_text(json.dumps(card, indent=2) + "\n")
     return path

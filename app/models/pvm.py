@@ -1,0 +1,575 @@
+"""The Predictive Vision Model (Piekniewski et al. 2016), every unit of the hierarchy batched.
+
+Usage::
+
+    spec = load_spec("pvm-paper")
+    pvm = PVM(spec, device="cuda")
+    result = pvm.step(frame)          # frame: (3, S, S) float in [0, 1], S = spec.frame_size
+    result.predicted_frame            # (S, S, 3): the model's guess of the next frame
+    result.layer_errors               # (layers,) mean |signal − prediction| on the device
+
+``StepResult`` also holds, per layer, the signal it read, the prediction it had made for it, their
+difference, its new state and its prediction of its next signal, all as images (see its doc).
+
+Run-time controls, plain attributes read at every step:
+
+* ``learning`` (bool) — online backprop on or off (off freezes weights and momentum);
+* ``learning_rate`` (float or None) — None follows the spec's developmental schedule, a number
+  makes every layer learn at that rate (negative unlearns);
+* ``lateral``, ``feedback``, ``global_context`` (bool) — lesions: that kind of context input becomes
+  zeros from the next step on, its weights kept; the spec's ``enable_*_at`` steps gate lateral and
+  feedback too, and the top layer's context to all (which the original sends under the feedback
+  factor) under feedback's step.
+
+``step(frame, dream=None, layer_inputs=None)`` also takes
+
+* ``dream`` — one factor per layer in [0, 1]: each unit's signal becomes
+  ``(1 − d)·signal + d·(its own prediction of it)``; 1 everywhere is the original's "deep dream";
+* ``layer_inputs`` — ``{layer: image}`` for layers ≥ 1: that layer reads the image (laid out like
+  ``StepResult.hidden[layer − 1]``) instead of the states of the layer below, e.g. after a GLSL mix.
+
+On CUDA, ``PVM(spec, "cuda", cuda_graphs=True)`` (the default) captures each kind of step
+(learning or not, dreaming or not) as a CUDA graph the first time it runs and replays it after;
+steps given ``layer_inputs`` run eagerly.
+
+``state_dict()`` / ``load_state_dict()`` hold the weights, momentum buffers, every unit's activity
+and the step counter, so training resumes bit for bit; ``input_weights()`` gives the input-to-hidden
+weights, which the state holds in the form described under Speed.
+
+One step is what the original does in its three barrier-separated phases, starting from the
+second: units take in the new signal (the frame block, or the outputs of the units below),
+compare it with the prediction they made for it, learn from the error (backprop of both layers,
+momentum), compute the derivative, integral and error features, gather context (their own
+layer's outputs within the lateral radius, the outputs of the units above that read them, the
+top layer's outputs), and finally run the perceptron forward: the hidden layer is the unit's new
+output, the output layer the prediction of the next signal. So ``step`` returns the prediction of
+the next frame at once, which dreaming feeds back.
+
+Speed: units are grouped by signal size (the bottom layer; all higher layers) and every group runs
+as a handful of batched matrix products over tensors of shape (units, outputs, inputs), padded to
+the widest unit with zero inputs. The input-to-hidden weights are 90 % of the model. With momentum
+μ, W_t = W_{t−1} + V_t and V_t = μV_{t−1} + g_t, g_t the rank-one update (input ⊗ scaled delta).
+They are held as Z = W + c·V (c = μ/(1 − μ)), which moves by g_t/(1 − μ) alone, and as a ring of the
+last L updates, from which V = Σ μ^age·g is rebuilt where it is needed: W·x = Z·x − c·Σ μ^age (g·x).
+L is the smallest with μ^L < 2⁻²⁴ (24 for μ = 0.5), so the updates older than the ring weigh less
+than float32 can resolve; each time the ring comes round, its updates enter Z in one batched
+product. A learning step reads the weights about one and a half times instead of five. Shapes
+never change and no step reads a value back to the host, so a step can be captured as a CUDA graph.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Mapping, Sequence
+from functools import cached_property
+
+import torch
+from torch import Tensor, nn
+
+from app.models.pvm_spec import PVMSpec
+from app.models.pvm_wiring import FEEDBACK, GLOBAL, LATERAL, Wiring, build_wiring
+
+MIN_HISTORY = 16                # batched folds of fewer updates run far below the CPU's arithmetic speed
+RESOLUTION = 2.0 ** -24
+
+
+def _activate(s: Tensor, polynomial: bool, half: Tensor, out: Tensor) -> Tensor:
+    """s / (2(|s| + 1)) + 0.5 (the original's "polynomial sigmoid") or the logistic, into `out`;
+    `half` is a 0.5 on the device."""
+    if not polynomial:
+        return torch.sigmoid(s, out=out)
+    return torch.addcdiv(half, s, s.abs().add_(1), value=0.5, out=out)
+
+
+def _slope(y: Tensor, polynomial: bool) -> Tensor:
+    """The activation's derivative from its output y: (1 − |2y − 1|)²/2 = 2·min(y, 1 − y)², or y(1 − y)."""
+    if not polynomial:
+        return y * (1 - y)
+    return torch.minimum(y, 1 - y).square_().mul_(2)
+
+
+def _column(rows: Tensor) -> Tensor:
+    """(n, k) as a batch of (k, 1) columns with the strides batched GEMV is fast on."""
+    return rows.unsqueeze(1).transpose(1, 2)
+
+
+def _history(momentum: float) -> int:
+    """Updates the ring keeps: enough that μ^L is below float32 resolution."""
+    if momentum == 0:
+        return MIN_HISTORY
+    return max(MIN_HISTORY, math.ceil(math.log(RESOLUTION) / math.log(momentum)))
+
+
+class _Group(nn.Module):
+    """All units that read signals of one size: the bottom layer (frame blocks) or every higher
+    layer (hidden blocks of the layer below)."""
+
+    def __init__(self, spec: PVMSpec, wiring: Wiring, units: range, history: int, generator: torch.Generator):
+        super().__init__()
+        self.start, self.n = units.start, len(units)
+        self.bottom = units.start == 0
+        hidden = spec.hidden_size
+        self.block = spec.input_block_size ** 2 * 3 if self.bottom else hidden
+        self.slots = 1 if self.bottom else len(wiring.signals[units.start])
+        self.contexts = max(len(wiring.contexts[u]) for u in units)
+        self.signal_width = self.slots * spec.n_features * self.block
+        self.width = self.signal_width + self.contexts * hidden + 1          # last input: bias
+        self.outputs = self.slots * self.block * (2 if spec.predict_two_steps else 1)
+
+        n_pad = wiring.n_units                                              # the all-zero table row
+        layers = [wiring.layer_of(u) for u in units]
+        ctx_src = torch.full((self.n, self.contexts), n_pad, dtype=torch.long)
+        ctx_kind = torch.zeros((self.n, self.contexts), dtype=torch.long)
+        w1 = torch.zeros(self.n, hidden, self.width)
+        for i, u in enumerate(units):
+            for c, (source, kind) in enumerate(wiring.contexts[u]):
+                ctx_src[i, c], ctx_kind[i, c] = source, kind
+            used = self.signal_width + len(wiring.contexts[u]) * hidden
+            bound = 1 / used ** 0.5                                         # the original's ±1/√fan-in
+            w1[i, :, :used] = (torch.rand(hidden, used, generator=generator) * 2 - 1) * bound
+            w1[i, :, -1] = (torch.rand(hidden, generator=generator) * 2 - 1) * bound
+        w2 = (torch.rand(self.n, self.outputs, hidden + 1, generator=generator) * 2 - 1) / hidden ** 0.5
+        self.register_buffer("layer", torch.tensor(layers), persistent=False)
+        self.register_buffer("ctx_src", ctx_src, persistent=False)
+        self.register_buffer("ctx_kind", ctx_kind, persistent=False)
+        self.register_buffer("ctx_factor", torch.zeros(self.n, self.contexts, 1), persistent=False)
+        if not self.bottom:
+            self.register_buffer("sig_src", torch.tensor([wiring.signals[u] for u in units]), persistent=False)
+        self.register_buffer("z1", w1, persistent=False)                  # W + c·V, see the module doc
+        self.register_buffer("ring_x", torch.zeros(self.n, history, self.width), persistent=False)
+        self.register_buffer("ring_d", torch.zeros(self.n, history, hidden), persistent=False)
+        self.register_buffer("w2", w2, persistent=False)
+        self.register_buffer("v2", torch.zeros_like(w2), persistent=False)
+        self.register_buffer("lr", torch.zeros(self.n, 1), persistent=False)
+        inp = torch.zeros(self.n, self.width)
+        inp[:, -1] = 1
+        self.register_buffer("inp", inp, persistent=False)
+        self.register_buffer("out", torch.zeros(self.n, self.outputs), persistent=False)
+        self.register_buffer("past", torch.zeros(self.n, self.slots, self.block), persistent=False)
+        self.register_buffer("integral", torch.zeros(self.n, self.slots, self.block), persistent=False)
+        if spec.predict_two_steps:
+            self.register_buffer("inp_prev", inp.clone(), persistent=False)
+            self.register_buffer("hid_prev", torch.zeros(self.n, hidden + 1), persistent=False)
+            self.register_buffer("out_prev", torch.zeros(self.n, self.outputs), persistent=False)
+
+    STATE = ("z1", "ring_x", "ring_d", "w2", "v2", "inp", "out", "past", "integral", "inp_prev", "hid_prev",
+             "out_prev")
+
+    def prediction(self) -> Tensor:
+        """(units, slots, block): each unit's latest prediction of its next signal."""
+        return self.out[:, :self.slots * self.block].view(self.n, self.slots, self.block)
+
+
+class StepResult:
+    """What one step saw and did. Tensors live on the model's device; images are (H, W, C) floats in
+    [0, 1], C = 3 for layer 0 (the frame) and 1 for hidden-state layouts (a b×b grid of
+    hidden_block_size² tiles, unit (x, y) at tile row x, column y). Per layer l:
+
+    * ``signal[l]`` — what layer l read this step: the frame, or (l ≥ 1) the states of layer l − 1;
+    * ``prediction[l]`` — what layer l had predicted for that signal the step before;
+    * ``error[l]`` — |signal − prediction|;
+    * ``next_prediction[l]`` — layer l's prediction of its next signal;
+    * ``hidden[l]`` — layer l's new state (its units' outputs);
+
+    plus ``predicted_frame`` (= ``next_prediction[0]``), ``predicted_frame_t2`` (the frame after
+    next, or None unless the spec predicts two steps) and ``layer_errors`` (mean error per layer).
+    Where fan-in squares overlap, a signal read by several units shows their mean.
+    """
+
+    def __init__(self, model: PVM, step: int, record: Tensor):
+        self.step = step
+        self._model = model
+        parts = model.unpack(record)
+        self._signals, self._predictions, self._outputs = parts[0], parts[1], parts[2]
+        self._hidden, self.layer_errors = parts[3], parts[4]
+
+    @property
+    def frame_error(self) -> float:
+        """Mean |frame − prediction| (reads back from the device)."""
+        return float(self.layer_errors[0])
+
+    @cached_property
+    def signal(self) -> list[Tensor]:
+        return self._model.signal_images(self._signals)
+
+    @cached_property
+    def prediction(self) -> list[Tensor]:
+        return self._model.signal_images(self._predictions)
+
+    @cached_property
+    def error(self) -> list[Tensor]:
+        return [(s - p).abs_() for s, p in zip(self.signal, self.prediction)]
+
+    @cached_property
+    def next_prediction(self) -> list[Tensor]:
+        return self._model.signal_images([self._model.head(g, o, 0) for g, o in
+                                          zip(self._model.groups, self._outputs)])
+
+    @cached_property
+    def hidden(self) -> list[Tensor]:
+        starts = self._model.wiring.layer_starts
+        return [self._model.hidden_image(self._hidden[starts[layer]:starts[layer + 1]], layer)
+                for layer in range(self._model.spec.n_layers)]
+
+    @cached_property
+    def predicted_frame(self) -> Tensor:
+        return self._model.frame_image(self._model.head(self._model.groups[0], self._outputs[0], 0))
+
+    @cached_property
+    def predicted_frame_t2(self) -> Tensor | None:
+        if not self._model.spec.predict_two_steps:
+            return None
+        bottom = self._model.groups[0]
+        return self._model.frame_image(self._model.head(bottom, self._outputs[0], 1))
+
+
+class PVM(nn.Module):
+    kind = "pvm"
+
+    def __init__(self, spec: PVMSpec, device: torch.device | str = "cpu", seed: int = 0,
+                 cuda_graphs: bool = True):
+        super().__init__()
+        self.spec = spec
+        self.wiring = build_wiring(spec)
+        self.history = _history(spec.momentum)
+        generator = torch.Generator().manual_seed(seed)
+        starts = self.wiring.layer_starts
+        self.groups = nn.ModuleList([_Group(spec, self.wiring, range(0, starts[1]), self.history, generator)])
+        if spec.n_layers > 1:
+            self.groups.append(_Group(spec, self.wiring, range(starts[1], starts[-1]), self.history, generator))
+        n, hidden = self.wiring.n_units, spec.hidden_size
+        table = torch.zeros(n + 1, hidden + 1)                              # every unit's output, then
+        table[:n, -1] = 1                                                   # a bias; the last row is the
+        self.register_buffer("table", table, persistent=False)             # zero source of padding
+        self.register_buffer("frame_in", torch.zeros(3, spec.frame_size, spec.frame_size), persistent=False)
+        self.register_buffer("dream_in", torch.zeros(spec.n_layers), persistent=False)
+        self._add_layout_buffers()
+        self._add_ring_buffers()
+        self.learning = True
+        self.learning_rate: float | None = None
+        self.lateral = self.feedback = self.global_context = True
+        self.steps = 0
+        self.cuda_graphs = cuda_graphs          # replay each kind of step as a captured graph on CUDA
+        self._graphs: dict[tuple[bool, bool], tuple[torch.cuda.CUDAGraph, Tensor]] = {}
+        self._slot = 0                          # the ring slot the next update goes to
+        self._rates: list[float] | None = None
+        self._factors: tuple[float, ...] | None = None
+        self.to(device)
+        with torch.no_grad():
+            self._forward_all(slice(0, 1))      # the original's first phase, on all-zero inputs
+
+    # ----------------------------------------------------------------------------------------- API
+    @property
+    def config(self) -> PVMSpec:
+        return self.spec
+
+    @property
+    def device(self) -> torch.device:
+        return self.table.device
+
+    def learning_rates(self) -> list[float]:
+        """Each layer's learning rate at the current step (0 where it does not learn yet)."""
+        if not self.learning:
+            return [0.0] * self.spec.n_layers
+        if self.learning_rate is not None:
+            return [float(self.learning_rate)] * self.spec.n_layers
+        return [self.spec.learning_rate(layer, self.steps) for layer in range(self.spec.n_layers)]
+
+    def context_factors(self) -> tuple[float, float, float]:
+        """(lateral, feedback, global) multipliers of the context inputs at the current step."""
+        lateral = float(self.lateral and self.steps >= self.spec.enable_lateral_at)
+        feedback_on = self.steps >= self.spec.enable_feedback_at
+        return lateral, float(self.feedback and feedback_on), float(self.global_context and feedback_on)
+
+    @torch.no_grad()
+    def step(self, frame: Tensor, dream: Sequence[float] | Tensor | None = None,
+             layer_inputs: Mapping[int, Tensor] | None = None) -> StepResult:
+        size, layers = self.spec.frame_size, self.spec.n_layers
+        if tuple(frame.shape) != (3, size, size) or not frame.is_floating_point():
+            raise ValueError(f"PVM.step needs a (3, {size}, {size}) float frame in [0, 1], got "
+                             f"{tuple(frame.shape)} {frame.dtype}")
+        self.frame_in.copy_(frame)
+        if dream is not None:
+            dream = torch.as_tensor(dream, dtype=torch.float32)
+            if tuple(dream.shape) != (layers,):
+                raise ValueError(f"dream needs one factor per layer ({layers}), got shape {tuple(dream.shape)}")
+            self.dream_in.copy_(dream)
+        rates = self.learning_rates()
+        learn = any(rates)
+        if learn:
+            self._set_rates(rates)
+            if self._slot == 0:
+                self._fold()
+        self._set_factors(self.context_factors())
+        states = self._states_with(layer_inputs) if layer_inputs else None
+        if states is None and self.cuda_graphs and self.device.type == "cuda":
+            record = self._replay(learn, dream is not None)
+        else:
+            record = self._body(learn, dream is not None, slice(self._slot, self._slot + 1), states)
+        if learn:
+            self._slot = (self._slot + 1) % self.history
+        self.steps += 1
+        return StepResult(self, self.steps, record)
+
+    def input_weights(self) -> list[Tensor]:
+        """Per group, the input-to-hidden weights W (units, hidden, inputs), padding columns included."""
+        return [g.z1.baddbmm(self._ring_weighted(g), g.ring_x) for g in self.groups]
+
+    def state_dict(self, *args, **kwargs) -> dict[str, Tensor]:
+        """Everything a step depends on, so that a loaded model continues bit for bit: Z and the ring
+        of updates (W = Z + Σ ring_coef·g, see ``input_weights``), W2 and its momentum V2, every
+        unit's activity and the step counter."""
+        state = {"steps": torch.tensor(self.steps, dtype=torch.int64),
+                 "ring_slot": torch.tensor(self._slot, dtype=torch.int64), "hidden": self.table.clone()}
+        for k, g in enumerate(self.groups):
+            for name in _Group.STATE:
+                if hasattr(g, name):
+                    state[f"g{k}.{name}"] = getattr(g, name).clone()
+        return state
+
+    @torch.no_grad()
+    def load_state_dict(self, state: Mapping[str, Tensor], strict: bool = True, assign: bool = False):
+        expected = {k: v.shape for k, v in self.state_dict().items()}
+        missing, unexpected = sorted(set(expected) - set(state)), sorted(set(state) - set(expected))
+        if missing or unexpected:
+            raise ValueError(f"PVM state does not fit this spec: missing {missing[:3]}, unexpected {unexpected[:3]}")
+        for key, shape in expected.items():
+            if tuple(state[key].shape) != tuple(shape):
+                raise ValueError(f"PVM state {key} has shape {tuple(state[key].shape)}, this spec needs {tuple(shape)}")
+        self.steps = int(state["steps"])
+        self._slot = int(state["ring_slot"])
+        self.slot.fill_(self._slot)
+        self.table.copy_(state["hidden"])
+        for k, g in enumerate(self.groups):
+            for name in _Group.STATE:
+                if hasattr(g, name):
+                    getattr(g, name).copy_(state[f"g{k}.{name}"])
+        self._rates = self._factors = None
+
+    def _apply(self, fn, recurse=True):
+        self._graphs.clear()                    # captured graphs point at the old tensors
+        return super()._apply(fn, recurse)
+
+    # ----------------------------------------------------------------------------------- one step
+    def _body(self, learn: bool, dream: bool, slot: slice | Tensor, states: Tensor | None = None):
+        """All of a step's device work; no host decisions inside, so it can be captured. `slot` is the
+        ring slot to write: a slice where the host knows it, the device's counter in a graph."""
+        signals = [self._frame_signal()]
+        if len(self.groups) > 1:
+            signals.append(self._hidden_signal(self.table[:, :-1] if states is None else states))
+        if dream:
+            for g, x in zip(self.groups, signals):
+                x.lerp_(g.prediction(), torch.index_select(self.dream_in, 0, g.layer).view(-1, 1, 1))
+        predictions = [g.prediction().clone() for g in self.groups]
+        if learn:
+            for g, x in zip(self.groups, signals):
+                self._learn(g, x, slot)
+            self.slot.add_(1).remainder_(self.history)
+            if isinstance(slot, slice):
+                slot = slice((slot.start + 1) % self.history, (slot.start + 1) % self.history + 1)
+        for g, x in zip(self.groups, signals):
+            self._encode(g, x)
+        self._forward_all(slot)
+        errors = self._layer_errors(signals, predictions)
+        parts = [*signals, *predictions, *(g.out for g in self.groups), self.table[:-1, :-1], errors]
+        return torch.cat([part.reshape(-1) for part in parts])
+
+    def unpack(self, record: Tensor) -> tuple[list[Tensor], list[Tensor], list[Tensor], Tensor, Tensor]:
+        """A step's record as (signals, predictions, outputs) per group, hidden states, layer errors."""
+        groups, hidden = self.groups, self.spec.hidden_size
+        shapes = ([(g.n, g.slots, g.block) for g in groups] * 2 + [(g.n, g.outputs) for g in groups]
+                  + [(self.wiring.n_units, hidden), (self.spec.n_layers,)])
+        parts = torch.split(record, [math.prod(shape) for shape in shapes])
+        parts = [part.view(shape) for part, shape in zip(parts, shapes)]
+        k = len(groups)
+        return parts[:k], parts[k:2 * k], parts[2 * k:3 * k], parts[3 * k], parts[3 * k + 1]
+
+    def _replay(self, learn: bool, dream: bool):
+        """The body as a CUDA graph: the first step of each kind runs eagerly and is then captured."""
+        key = (learn, dream)
+        if key in self._graphs:
+            graph, record = self._graphs[key]
+            graph.replay()
+            return record.clone()
+        record = self._body(learn, dream, self.slot)
+        torch.cuda.synchronize()
+        graph = torch.cuda.CUDAGraph()
+        with torch.cuda.graph(graph):           # records the kernels without running them
+            self._graphs[key] = (graph, self._body(learn, dream, self.slot))
+        return record
+
+    # ------------------------------------------------------------------------------------ signals
+    def _frame_signal(self) -> Tensor:
+        b, s = self.spec.layer_shapes[0], self.spec.input_block_size
+        blocks = self.frame_in.view(3, b, s, b, s).permute(1, 3, 2, 4, 0)  # unit row, col; pixel row, col, rgb
+        return blocks.reshape(b * b, 1, s * s * 3)
+
+    def _hidden_signal(self, states: Tensor) -> Tensor:
+        g = self.groups[1]
+        return torch.index_select(states, 0, g.sig_src.view(-1)).view(g.n, g.slots, -1)
+
+    def _states_with(self, layer_inputs: Mapping[int, Tensor]) -> Tensor:
+        """Every unit's output, with the layers named in `layer_inputs` replaced by those images."""
+        states = self.table[:, :-1].clone()
+        for layer, image in layer_inputs.items():
+            if not 1 <= layer < self.spec.n_layers:
+                raise ValueError(f"layer_inputs: {layer} is not a layer between 1 and {self.spec.n_layers - 1}")
+            lo, hi = self.wiring.layer_starts[layer - 1], self.wiring.layer_starts[layer]
+            states[lo:hi] = self._image_rows(image.to(self.device, torch.float32), layer - 1)
+        return states
+
+    # ----------------------------------------------------------------------------------- learning
+    def _set_rates(self, rates: list[float]) -> None:
+        if rates != self._rates:
+            per_layer = torch.tensor(rates, device=self.device)
+            for g in self.groups:
+                g.lr.copy_(per_layer[g.layer].unsqueeze(1))
+            self._rates = rates
+
+    def _learn(self, g: _Group, x: Tensor, slot: slice | Tensor) -> None:
+        """Backprop of (signal − prediction) through both layers; momentum updates."""
+        poly, mu = self.spec.polynomial, self.spec.momentum
+        n, hidden = g.n, self.spec.hidden_size
+        if self.spec.predict_two_steps:
+            inp, hid, out = g.inp_prev, g.hid_prev, g.out_prev
+            target = torch.cat([g.past.reshape(n, -1), x.reshape(n, -1)], 1)
+        else:
+            inp, hid, out = g.inp, self.table[g.start:g.start + n], g.out
+            target = x.reshape(n, -1)
+        d_out = (target - out).mul_(_slope(out, poly)).mul_(g.lr)            # learning rate folded in
+        d_hid = torch.bmm(d_out.unsqueeze(1), g.w2[:, :, :hidden]).squeeze(1).mul_(_slope(hid[:, :hidden], poly))
+        g.v2.mul_(mu).addcmul_(d_out.unsqueeze(2), hid.unsqueeze(1))
+        g.w2.add_(g.v2)
+        g.ring_x[:, slot] = inp.unsqueeze(1)
+        g.ring_d[:, slot] = d_hid.unsqueeze(1)
+
+    def _fold(self) -> None:
+        """The ring has come round: its updates enter Z (each g as g/(1 − μ))."""
+        for g in self.groups:
+            g.z1.baddbmm_(g.ring_d.transpose(1, 2), g.ring_x, alpha=1 / (1 - self.spec.momentum))
+
+    def _ring_weighted(self, g: _Group) -> Tensor:
+        """(units, hidden, L): ring deltas times their weight in W − Z at the current slot."""
+        return g.ring_d.transpose(1, 2) * self.ring_coef[self._slot].view(1, 1, -1)
+
+    # ------------------------------------------------------------------------------------ forward
+    def _set_factors(self, factors: tuple[float, ...]) -> None:
+        if factors != self._factors:
+            values = torch.zeros(GLOBAL + 1)
+            values[LATERAL], values[FEEDBACK], values[GLOBAL] = factors
+            values = values.to(self.device)
+            for g in self.groups:
+                g.ctx_factor.copy_(values[g.ctx_kind].unsqueeze(2))
+            self._factors = factors
+
+    def _encode(self, g: _Group, x: Tensor) -> None:
+        """The unit inputs for the next prediction: signal features, then context, then the bias."""
+        spec, n = self.spec, g.n
+        if spec.predict_two_steps:
+            g.inp_prev.copy_(g.inp)
+            g.hid_prev.copy_(self.table[g.start:g.start + n])
+            g.out_prev.copy_(g.out)
+        features = g.inp[:, :g.signal_width].view(n, g.slots, spec.n_features, g.block)
+        features[:, :, 0] = x
+        f = 1
+        centred = x * 0.5 + 0.5 if spec.use_derivative or spec.use_error else None
+        if spec.use_derivative:                 # 0.5·(x − x_{t−1}) + 0.5
+            torch.add(centred, g.past, alpha=-0.5, out=features[:, :, f])
+            f += 1
+        if spec.use_integral:
+            features[:, :, f] = g.integral.lerp_(x, 1 - spec.tau)
+            f += 1
+        if spec.use_error:                      # 0.5·(x − prediction) + 0.5
+            torch.add(centred, g.prediction(), alpha=-0.5, out=features[:, :, f])
+            f += 1
+        if spec.use_t_minus_2_block:
+            features[:, :, f] = g.past
+        g.past.copy_(x)
+        width = self.table.shape[1]
+        context = torch.index_select(self.table, 0, g.ctx_src.view(-1)).view(n, g.contexts, width)[:, :, :-1]
+        torch.mul(context, g.ctx_factor, out=g.inp[:, g.signal_width:-1].view(n, g.contexts, width - 1))
+
+    def _forward_all(self, slot: slice | Tensor) -> None:
+        """Every unit's new output (into the table) and prediction. `slot`: the ring slot the next
+        update goes to, which sets the weights of the ring's updates in W."""
+        poly, hidden = self.spec.polynomial, self.spec.hidden_size
+        coef = self.ring_coef[slot].view(1, 1, -1)
+        for g in self.groups:
+            x = _column(g.inp)
+            s = torch.bmm(g.z1, x).view(g.n, 1, hidden)
+            s.baddbmm_(torch.bmm(g.ring_x, x).transpose(1, 2).mul_(coef), g.ring_d)
+            rows = self.table[g.start:g.start + g.n]
+            _activate(s.view(g.n, hidden), poly, self.one_half, out=rows[:, :hidden])
+            torch.bmm(g.w2, _column(rows), out=_column(g.out))
+            _activate(g.out, poly, self.one_half, out=g.out)
+
+    @property
+    def _c(self) -> float:
+        return self.spec.momentum / (1 - self.spec.momentum)
+
+    # ------------------------------------------------------------------------------------ layouts
+    def _add_ring_buffers(self) -> None:
+        """ring_coef[p, s]: the weight of ring slot s in W − Z when slot p is the next to write:
+        −c·μ^age, plus 1/(1 − μ) while the update is not in Z yet: the slots before p, or all of
+        them at p = 0, as the ring is folded into Z just before slot 0 is written again."""
+        mu, c, n = self.spec.momentum, self._c, self.history
+        coef = torch.zeros(n, n)
+        for p in range(n):
+            for slot in range(n):
+                age = (p - 1 - slot) % n
+                coef[p, slot] = -c * mu ** age + (1 / (1 - mu) if slot < p or p == 0 else 0.0)
+        self.register_buffer("ring_coef", coef, persistent=False)
+        self.register_buffer("slot", torch.zeros(1, dtype=torch.long), persistent=False)
+        self.register_buffer("one_half", torch.tensor(0.5), persistent=False)
+
+    def _add_layout_buffers(self) -> None:
+        """Index maps for the images of StepResult and for the per-layer errors."""
+        starts = self.wiring.layer_starts
+        for layer in range(1, self.spec.n_layers):
+            units = range(starts[layer], starts[layer + 1])
+            sources = torch.tensor([s - starts[layer - 1] for u in units for s in self.wiring.signals[u]])
+            readers = torch.bincount(sources, minlength=starts[layer] - starts[layer - 1]).clamp_(min=1)
+            self.register_buffer(f"sources{layer}", sources, persistent=False)
+            self.register_buffer(f"readers{layer}", readers.float().unsqueeze(1), persistent=False)
+        units_per_layer = torch.tensor([b * b for b in self.spec.layer_shapes], dtype=torch.float32)
+        self.register_buffer("units_per_layer", units_per_layer, persistent=False)
+
+    def head(self, g: _Group, out: Tensor, k: int) -> Tensor:
+        """Prediction head k (0: next step, 1: the step after) of output rows `out`, as (units, slots, block)."""
+        width = g.slots * g.block
+        return out[:, k * width:(k + 1) * width].view(g.n, g.slots, g.block)
+
+    def frame_image(self, blocks: Tensor) -> Tensor:
+        b, s = self.spec.layer_shapes[0], self.spec.input_block_size
+        return blocks.reshape(b, b, s, s, 3).permute(0, 2, 1, 3, 4).reshape(b * s, b * s, 3)
+
+    def hidden_image(self, rows: Tensor, layer: int) -> Tensor:
+        """The states of `layer`'s units (b², k²) as a (b·k, b·k, 1) image of k×k tiles."""
+        b, k = self.spec.layer_shapes[layer], self.spec.hidden_block_size
+        return rows.reshape(b, b, k, k).permute(0, 2, 1, 3).reshape(b * k, b * k, 1)
+
+    def _image_rows(self, image: Tensor, layer: int) -> Tensor:
+        b, k = self.spec.layer_shapes[layer], self.spec.hidden_block_size
+        if image.numel() != (b * k) ** 2:
+            raise ValueError(f"layer_inputs[{layer + 1}] must be a {b * k}×{b * k} image, got {tuple(image.shape)}")
+        return image.reshape(b, k, b, k).permute(0, 2, 1, 3).reshape(b * b, k * k)
+
+    def signal_images(self, per_group: list[Tensor]) -> list[Tensor]:
+        """Per-group (units, slots, block) signals as one image per layer, averaging shared sources."""
+        images = [self.frame_image(per_group[0])]
+        starts = self.wiring.layer_starts
+        for layer in range(1, self.spec.n_layers):
+            lo, hi = starts[layer] - starts[1], starts[layer + 1] - starts[1]
+            slots = per_group[1][lo:hi].reshape(-1, self.spec.hidden_size)
+            sources = getattr(self, f"sources{layer}")
+            rows = torch.zeros(starts[layer] - starts[layer - 1], self.spec.hidden_size, device=slots.device)
+            rows.index_add_(0, sources, slots).div_(getattr(self, f"readers{layer}"))
+            images.append(self.hidden_image(rows, layer - 1))
+        return images
+
+    def _layer_errors(self, signals: list[Tensor], predictions: list[Tensor]) -> Tensor:
+        errors = torch.zeros(self.spec.n_layers, device=self.device)
+        for g, x, p in zip(self.groups, signals, predictions):
+            per_unit = (x - p).abs_().view(g.n, -1).mean(1)
+            errors.index_add_(0, g.layer, per_unit)
+        return errors.div_(self.units_per_layer)
