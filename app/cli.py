@@ -38,10 +38,10 @@ def positive_size(text: str) -> int:
     except ValueError:
         raise argparse.ArgumentTypeError(f"must be a whole number of pixels, got {text!r}") from None
     if value <= 0 or value > MAX_SIZE:
-        raise argparse.ArgumentTypeError(f"must be between 16 and {MAX_SIZE} pixels and a multiple of 16, "
-                                         f"got {value}")
-    if value % 16:
-        raise argparse.ArgumentTypeError(f"must be a multiple of 16 (the models halve it 4 times), got {value}")
+        raise argparse.ArgumentTypeError(f"must be between 4 and {MAX_SIZE} pixels, got {value}")
+    if value % 4:
+        raise argparse.ArgumentTypeError(f"must be a multiple of 4 (autoencoders need a multiple of 2 to the "
+                                         f"power of their depth), got {value}")
     return value
 
 
@@ -55,7 +55,9 @@ def positive_int(text: str) -> int:
     return value
 
 
-def add_common(p: argparse.ArgumentParser, *, size: int | None = 128, source: str | None = None) -> None:
+def add_common(p: argparse.ArgumentParser, *, size: int | None = None, source: str | None = None) -> None:
+    """--set, --device, --model, --size (default ``size``, or by device and model when None), --source
+    (when ``source`` is given) and --seed."""
     p.add_argument("--set", dest="assignments", action="append", default=[], metavar="NAME=VALUE",
                    help="set a live parameter (repeatable); `hypnagogia params` lists them")
     p.add_argument("--device", choices=("auto", "cpu", "cuda", "mps"), default="auto",
@@ -63,9 +65,9 @@ def add_common(p: argparse.ArgumentParser, *, size: int | None = 128, source: st
     p.add_argument("--model", default=None,
                    help="model name in models/ or path to a .safetensors checkpoint (default: ae-natural on a "
                         "GPU, ae-tiny on the CPU)")
-    if size is not None:
-        p.add_argument("--size", type=positive_size, default=size, help=f"model input size in pixels "
-                       f"(square, multiple of 16; default {size})")
+    default = f"default {size}" if size else "default 256 on a GPU and 128 on the CPU"
+    p.add_argument("--size", type=positive_size, default=size, help=f"model input size in pixels (square; a "
+                   f"multiple of 2^depth for autoencoders, {default}; fixed by the spec for PVM)")
     if source is not None:
         p.add_argument("--source", default=source,
                        help="webcam, webcam:N, sample (the bundled clip), noise, shapes, or a video/image path")
@@ -79,9 +81,7 @@ def build_parser() -> argparse.ArgumentParser:
     sub = parser.add_subparsers(dest="command", parser_class=OneLineParser, metavar="COMMAND")
 
     live = sub.add_parser("live", help="the window: dream on a webcam or file, steered from the panel (default)")
-    add_common(live, size=None, source=DEFAULT_SOURCE)
-    live.add_argument("--size", type=positive_size, default=None,
-                      help="model input size (default 256 on a GPU, 128 on the CPU)")
+    add_common(live, source=DEFAULT_SOURCE)
     live.add_argument("--fullscreen", action="store_true", help="start fullscreen")
     live.add_argument("--captures", default=None, help="folder for screenshots and recordings "
                       "(default ~/hypnagogia)")
@@ -104,6 +104,7 @@ def build_parser() -> argparse.ArgumentParser:
     bench.add_argument("--steps", type=positive_int, default=300, help="timed steps")
     bench.add_argument("--warmup", type=int, default=20, help="untimed steps first")
     bench.add_argument("--record", action="store_true", help="include readback and H.264 encoding")
+    bench.add_argument("--learn", action="store_true", help="PVM: every layer learns at every step")
     bench.add_argument("--json", default=None, help="write the results here")
     bench.set_defaults(run=commands.bench)
 

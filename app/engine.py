@@ -24,9 +24,15 @@ from app.gl.mixer import Mixer, RuleSet
 from app.gl.transfer import HostTransfer
 from app.gl.views import Frame
 from app.models.checkpoint import LoadedModel
+from app.models.pvm import PVM
+from app.modes import apply_mode
+from app.pvm_adapter import PVMStack, mixing_passes_through
 from app.params import Registry
 from app.sources import Source
 from app.timing import StageTimer
+
+
+BLINK_PERIOD, BLINK_LENGTH = 20, 2   # blinks: 2 of every 20 steps see the prediction
 
 
 @dataclass
@@ -70,29 +76,62 @@ class Engine:
         self.source = source
         self.source_frame: np.ndarray | None = None
         self.composite = CompositePass(ctx, size)
-        self.prediction = ctx.texture((size, size), 3, dtype="f4")
-        self.prediction.filter = (moderngl.LINEAR, moderngl.LINEAR)
-        self.prediction.repeat_x = self.prediction.repeat_y = False
+        self.prediction = self._image_texture()          # fed back at the next step
+        self.seen_prediction = self._image_texture()     # the prediction of the current input (views)
         self.loaded: LoadedModel | None = None
         self.mixer: Mixer | None = None
         self.set_model(model)
 
     # ---- configuration -------------------------------------------------------------------
     def set_model(self, loaded: LoadedModel) -> None:
-        multiple = loaded.model.size_multiple
-        if self.size % multiple:
-            raise UserError(f"size {self.size} does not suit model {loaded.name}: it must be a multiple of "
-                            f"{multiple}")
-        model = loaded.model.to(self.device)
-        if self.device.type != "mps":
-            model = model.to(memory_format=torch.channels_last)
-        loaded.model = model
+        if isinstance(loaded.model, PVM):
+            stack = PVMStack(loaded.model.to(self.device))
+            self._resize(stack.frame_size)
+        else:
+            multiple = loaded.model.size_multiple
+            if self.size % multiple:
+                raise UserError(f"size {self.size} does not suit model {loaded.name}: it must be a multiple of "
+                                f"{multiple}")
+            stack = loaded.model.to(self.device)
+            if self.device.type != "mps":
+                stack = stack.to(memory_format=torch.channels_last)
+            loaded.model = stack
         self.loaded = loaded
-        self.layout = AtlasLayout(model.layer_shapes(self.size))
+        self.stack = stack
+        self.layout = AtlasLayout(stack.layer_shapes(self.size))
         if self.mixer is not None:
             self.mixer.release()
         self.mixer = Mixer(self.ctx, self.rules, self.layout)
+        apply_mode(self.registry, "normal", self.mode_defaults())
+        self.registry.set("mode", "normal")
+        self._applied_mode = "normal"
         self.reset()
+
+    def mode_defaults(self) -> dict:
+        """Normal mixing gains for this kind of model (PVM: every layer reads its own signal)."""
+        if self.kind == "pvm":
+            return {"general.gain_up": 1.0, "general.gain_down": 0.0}
+        return {}
+
+    @property
+    def kind(self) -> str:
+        return self.stack.kind
+
+    def _resize(self, size: int) -> None:
+        if size == self.size:
+            return
+        self.size = size
+        self.composite.release()
+        self.composite = CompositePass(self.ctx, size)
+        for tex in (self.prediction, self.seen_prediction):
+            tex.release()
+        self.prediction, self.seen_prediction = self._image_texture(), self._image_texture()
+
+    def _image_texture(self) -> moderngl.Texture:
+        tex = self.ctx.texture((self.size, self.size), 3, dtype="f4")
+        tex.filter = (moderngl.LINEAR, moderngl.LINEAR)
+        tex.repeat_x = tex.repeat_y = False
+        return tex
 
     def set_source(self, source: Source) -> None:
         old, self.source = self.source, source
@@ -101,7 +140,8 @@ class Engine:
 
     @property
     def model(self):
-        return self.loaded.model
+        """The layer stack the loop runs (for PVM, the adapter around the model)."""
+        return self.stack
 
     @property
     def n_layers(self) -> int:
@@ -116,6 +156,7 @@ class Engine:
             self.transfer.upload(tex, atlas)
         self._last_prediction = torch.rand((self.size, self.size, 3), generator=self.generator)
         self.transfer.upload(self.prediction, self._last_prediction)
+        self.transfer.upload(self.seen_prediction, self._last_prediction)
         self._drives = None
         self._previous_top = None
         self.history.clear()
@@ -147,7 +188,7 @@ class Engine:
             prediction = self._last_prediction.clone()
             mask = disc(self.size, self.size)[..., None]
             if kind == "source":
-                if self.source_frame is None:
+                if self.source_frame is None or self.kind == "pvm":
                     return
                 image = torch.from_numpy(self.source_frame).float() / 255.0
                 target = self.model.encode(image.permute(2, 0, 1)[None].to(self.device)
@@ -180,30 +221,33 @@ class Engine:
 
     def step(self) -> StepRecord:
         t, p = self.timer, self.registry
+        self._apply_mode()
         with t("source"):
             frame = None if p["freeze"] else self.source.read()
             if frame is not None:
                 self.composite.set_source(frame)
                 self.source_frame = frame
         with t("composite"):
-            self.composite.render(p, self.prediction, self.step_index)
+            blinking = p["blink"] and self.step_index % BLINK_PERIOD < BLINK_LENGTH
+            self.composite.render(p, self.prediction, self.step_index, dream=1.0 if blinking else None)
         with t("download"):
             x = self.transfer.download(self.composite.output, self.device)[..., :3]
             image = x.permute(2, 0, 1).unsqueeze(0).contiguous(memory_format=torch.channels_last)
         with t("drive"), torch.inference_mode():
-            drives = self.model.drives(image, self.states)
-            drives = modify_drives(drives, self.states, self._previous_top, p, self.generator)
+            drives = self._drives_for(image)
             prediction = drives.prediction[0].permute(1, 2, 0).float()
+            seen = prediction if drives.seen_prediction is None else drives.seen_prediction[0].permute(1, 2, 0)
         with t("upload"):
             self.transfer.upload(self.mixer.up, self.layout.pack(drives.up))
             self.transfer.upload(self.mixer.down, self.layout.pack(drives.down))
             self.transfer.upload(self.prediction, prediction)
+            self.transfer.upload(self.seen_prediction, seen)
         with t("mix"):
             self.mixer.render(p, self.step_index)
         with t("download"):
             atlas = self.transfer.download(self.mixer.state, self.device)
             new_states = self.layout.unpack(atlas)
-        record = self._measure(x, prediction, new_states)
+        record = self._measure(x, seen, prediction, new_states)
         if not torch.isfinite(atlas).all() or not torch.isfinite(prediction).all():
             rule = p["rule"]
             self.message = (f"the dynamics produced NaN/inf at step {self.step_index} (rule {rule}); the "
@@ -216,12 +260,28 @@ class Engine:
         self.step_index += 1
         return record
 
-    def _measure(self, x, prediction, new_states) -> StepRecord:
+    def _drives_for(self, image: torch.Tensor):
+        p = self.registry
+        if self.kind == "pvm":
+            change = self.history[-1].image_change if self.history else None
+            self.stack.apply_controls(p, change)
+            feed = self._drives is not None and not mixing_passes_through(p, self.n_layers)
+            return self.stack.drives(image, self.states, feed_states=feed)
+        drives = self.stack.drives(image, self.states)
+        return modify_drives(drives, self.states, self._previous_top, p, self.generator)
+
+    def _apply_mode(self) -> None:
+        mode = self.registry["mode"]
+        if mode != self._applied_mode:
+            apply_mode(self.registry, mode, self.mode_defaults())
+            self._applied_mode = mode
+
+    def _measure(self, x, seen, prediction, new_states) -> StepRecord:
         with torch.inference_mode():
             prediction_cpu = prediction.detach().to("cpu")
             image_change = (prediction_cpu - self._last_prediction).pow(2).mean().sqrt().item()
             top_change = (new_states[-1] - self.states[-1]).pow(2).mean().sqrt().item()
-            error = (x.to("cpu") - prediction_cpu).pow(2).mean().sqrt().item()
+            error = (x - seen).pow(2).mean().sqrt().item()
         self._last_prediction = prediction_cpu
         record = StepRecord(self.step_index, image_change, top_change, error)
         self.history.append(record)
@@ -234,20 +294,29 @@ class Engine:
 
     # ---- what the views draw -------------------------------------------------------------
     def frame(self) -> Frame:
-        return Frame(input=self.composite.output, prediction=self.prediction, state=self.mixer.state,
-                     up=self.mixer.up, down=self.mixer.down, layout=self.layout, stats=self.layer_stats)
+        a, b, c = self.stack.rows if self.kind == "pvm" else ("state", "bottom-up", "top-down")
+        rows = ((a, self.mixer.up, None), (b, self.mixer.down, None), (c, self.mixer.up, self.mixer.down)) \
+            if self.kind == "pvm" else ((a, self.mixer.state, None), (b, self.mixer.up, None), (c, self.mixer.down, None))
+        return Frame(input=self.composite.output, prediction=self.seen_prediction, rows=rows, layout=self.layout,
+                     stats=self.layer_stats)
 
     def layer_stats(self) -> list[dict[str, tuple[float, float]]]:
-        """Per layer and quantity, the (center, scale) that maps its values to display gray."""
+        """Per layer and row of the grid view, the (center, scale) that maps values to display gray."""
         def stat(t: torch.Tensor) -> tuple[float, float]:
             mean, std = t.float().mean().item(), t.float().std().item()
             return mean, max(2.5 * std, 1e-3)
-        out = []
+
         drives = self._drives
+        out = []
         for i, s in enumerate(self.states):
-            entry = {"state": stat(s)}
-            entry["bottom-up"] = stat(drives.up[i]) if drives else entry["state"]
-            entry["top-down"] = stat(drives.down[i]) if drives else entry["state"]
+            if self.kind == "pvm":
+                # signals, predictions and their difference share one scale so they compare
+                entry = dict.fromkeys(self.stack.rows, (0.5, 0.5))     # [0, 1] → black … white
+                entry["error"] = (0.25, 0.25)                           # [0, 0.5] → black … white
+            else:
+                entry = {"state": stat(s)}
+                entry["bottom-up"] = stat(drives.up[i]) if drives else entry["state"]
+                entry["top-down"] = stat(drives.down[i]) if drives else entry["state"]
             out.append(entry)
         return out
 
@@ -255,5 +324,6 @@ class Engine:
         self.mixer.release()
         self.composite.release()
         self.prediction.release()
+        self.seen_prediction.release()
         if self.source is not None:
             self.source.close()

@@ -250,6 +250,12 @@ def core_params() -> list[Param]:
               "frame as its input (0 = follow the source, 1 = full dream).", "dream", 0.0, 1.0),
         Param("input_noise", "float", 0.0, "Uniform noise added to the input frame, as a fraction of full "
               "range (0.125 ≈ ±32/255, PVM's noisy signal).", "dream", 0.0, 1.0),
+        Param("mode", "choice", "normal", "A viewing mode of the PVM paper: sets the dream, occluder, blink and "
+              "noise parameters at once.", "dream", choices=("normal", "full dream", "deep dream", "blind spot",
+              "inverse spot", "noise spot", "inverse noise spot", "dream spot", "partial dream", "gray field",
+              "noise field", "blinks", "noisy signal")),
+        Param("blink", "bool", False, "Blinks: 2 of every 20 steps see the network's own prediction instead of "
+              "the source.", "dream"),
         Param("freeze", "bool", False, "Hold the current source frame (the source is not read): dream from a "
               "static frame, or stop a webcam on one image.", "dream"),
         Param("paused", "bool", False, "Stop stepping the dynamics (the view keeps showing the last step).", "dream"),
@@ -289,6 +295,26 @@ def core_params() -> list[Param]:
               "fraction of the frame.", "feedback", -0.05, 0.05, label="shift x"),
         Param("feedback.shift_y", "float", 0.0, "Vertical shift of the fed-back prediction per step, as a "
               "fraction of the frame.", "feedback", -0.05, 0.05, label="shift y"),
+        Param("pvm.learning", "bool", True, "PVM learns online from every step (off: weights frozen).", "pvm",
+              label="learning"),
+        Param("pvm.schedule", "bool", True, "Follow the spec's developmental schedule of learning rates (off: "
+              "every layer learns at the rate below).", "pvm", label="schedule"),
+        Param("pvm.learning_rate", "float", 0.01, "Learning rate of every layer when the schedule is off.", "pvm",
+              0.0, 0.2, label="learning rate"),
+        Param("pvm.lateral", "bool", True, "Lateral context (neighbours' outputs); off is a reversible lesion.",
+              "pvm", label="lateral context"),
+        Param("pvm.feedback", "bool", True, "Feedback context from the units above; off is a reversible lesion.",
+              "pvm", label="feedback context"),
+        Param("pvm.global_context", "bool", True, "The top layer's output sent to every unit; off is a reversible "
+              "lesion.", "pvm", label="global context"),
+        Param("pvm.sleep", "bool", False, "Sleep: when a dream has settled, learn with a negative rate until it "
+              "leaves the attractor.", "pvm", label="sleep"),
+        Param("pvm.sleep_threshold", "float", 1e-3, "Per-step RMS change of the prediction under which the "
+              "dream counts as settled.", "pvm", 1e-5, 0.05, label="settled below"),
+        Param("pvm.sleep_patience", "int", 30, "Steps the change must stay under the threshold before sleep.",
+              "pvm", 2, 1000, label="settled for"),
+        Param("pvm.sleep_rate", "float", 0.005, "Learning rate (applied negatively) while asleep.", "pvm",
+              0.0, 0.1, label="sleep rate"),
         Param("explore.mouse", "choice", "occluder", "What dragging in the view does: move the occluder, "
               "add noise to the dream, or paint the source frame into it.", "explore",
               choices=("occluder", "noise", "source"), label="mouse"),

@@ -39,18 +39,32 @@ def load_model(name: str | None, device: torch.device) -> LoadedModel:
     return load(name or default_model(device), device)
 
 
+def model_size(loaded: LoadedModel, requested: int | None, device: torch.device) -> int:
+    """The input size: a PVM reads its spec's frame size; an autoencoder any multiple of 2^depth."""
+    if loaded.model.kind == "pvm":
+        size = loaded.model.spec.frame_size
+        if requested not in (None, size):
+            raise UserError(f"{loaded.name} reads {size}×{size} frames (its spec fixes the size); drop --size or "
+                            f"pass --size {size}")
+        return size
+    size = requested or default_size(device)
+    if size % loaded.model.size_multiple:
+        raise UserError(f"--size {size} does not suit model {loaded.name}: it must be a multiple of "
+                        f"{loaded.model.size_multiple}")
+    return size
+
+
 def build_engine(ctx: moderngl.Context, args, *, realtime: bool, sync_timing: bool = False,
                  registry: Registry | None = None) -> Engine:
     """Registry (with --set applied), model, source and engine for ``args``."""
     device = pick_device(args.device)
     registry = registry or make_registry()
     rules = RuleSet(ctx, registry)
-    apply_assignments(registry, args.assignments)
+    apply_assignments(registry, args.assignments)        # a bad --set fails before any loading
     loaded = load_model(args.model, device)
-    size = args.size or default_size(device)
-    if size % loaded.model.size_multiple:
-        raise UserError(f"--size {size} does not suit model {loaded.name}: it must be a multiple of "
-                        f"{loaded.model.size_multiple}")
+    size = model_size(loaded, args.size, device)
     source = open_source(args.source, size, realtime=realtime)
-    return Engine(ctx, registry, loaded, source, size, device, rules=rules, seed=args.seed,
-                  sync_timing=sync_timing)
+    engine = Engine(ctx, registry, loaded, source, size, device, rules=rules, seed=args.seed,
+                    sync_timing=sync_timing)
+    apply_assignments(registry, args.assignments)        # again: the model's defaults came in between
+    return engine

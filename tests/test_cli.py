@@ -80,6 +80,7 @@ def test_missing_webcam_falls_back_and_carries_on(tmp_path, model_arg):
     (["--set", "dreem=1"], ["did you mean dream"]),
     (["--size", "0"], ["--size"]),
     (["--size", "100"], ["multiple of 16"]),
+    (["--size", "30"], ["multiple of 4"]),
     (["--steps", "-3"], ["--steps"]),
 ])
 def test_bad_input_gives_one_line(tmp_path, model_arg, args, needles):

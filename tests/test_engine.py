@@ -26,10 +26,11 @@ def still(tmp_path):
 def make_engine(gl, checkpoint, source_spec, rule_dir=None, **settings):
     registry = make_registry()
     rules = RuleSet(gl, registry, rule_dir) if rule_dir else RuleSet(gl, registry)
+    engine = Engine(gl, registry, load(str(checkpoint)), open_source(str(source_spec), SIZE), SIZE, "cpu",
+                    rules=rules)
     for key, value in settings.items():
         registry.set(key.replace("__", "."), value)
-    return Engine(gl, registry, load(str(checkpoint)), open_source(str(source_spec), SIZE), SIZE, "cpu",
-                  rules=rules)
+    return engine
 
 
 def test_bottom_up_only_loop_reproduces_the_feedforward_encoding(gl, random_checkpoint, still):

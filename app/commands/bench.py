@@ -44,6 +44,9 @@ def _run(engine, views, target, recorder, steps: int, label: str) -> float:
 def bench(args) -> int:
     ctx = headless_context()
     engine = build_engine(ctx, args, realtime=False)
+    if args.learn:
+        engine.registry.set("pvm.learning", True)
+        engine.registry.set("pvm.schedule", False)
     view = engine.registry["view"]
     width, height = natural_size(view, engine.size, engine.n_layers)
     target = OffscreenTarget(ctx, width, height)
@@ -75,6 +78,7 @@ def bench(args) -> int:
         "view": view,
         "output": [width, height],
         "record": bool(args.record),
+        "learn": bool(args.learn) and engine.kind == "pvm",
         "steps": args.steps,
         "gl_renderer": describe(ctx),
         "torch": torch.__version__,

@@ -31,7 +31,9 @@ class CompositePass:
     def set_source(self, frame: np.ndarray) -> None:
         self.source.write(np.ascontiguousarray(frame))
 
-    def render(self, params: Registry, prediction: moderngl.Texture, step_index: int) -> None:
+    def render(self, params: Registry, prediction: moderngl.Texture, step_index: int,
+               dream: float | None = None) -> None:
+        """``dream`` overrides the registry's dream amount for this step (blinks)."""
         prog = self.program
         zoom = params["feedback.zoom"]
         angle = math.radians(params["feedback.rotate"])
@@ -42,7 +44,7 @@ class CompositePass:
         set_uniform(prog, "feedback_shift", shift)
         set_uniform(prog, "feedback_moves", zoom != 1.0 or angle != 0.0 or shift != (0.0, 0.0))
         set_uniform(prog, "size", (float(self.size), float(self.size)))
-        set_uniform(prog, "dream", params["dream"])
+        set_uniform(prog, "dream", params["dream"] if dream is None else dream)
         set_uniform(prog, "input_noise", params["input_noise"])
         set_uniform(prog, "occluder_mode", OCCLUDER_MODES[params["occluder.mode"]])
         set_uniform(prog, "occluder_shape", OCCLUDER_SHAPES[params["occluder.shape"]])

@@ -1,6 +1,7 @@
 """What the output shows: the prediction alone, input | prediction | error, or a debug grid of
-every layer (columns: image, layer 1 … L; rows: state / prediction, bottom-up / input,
-top-down / error)."""
+every layer (columns: image, then layers 1 … L; rows: prediction / input / error for the image,
+and the model's three rows per layer — state / bottom-up / top-down for the autoencoder,
+signal / prediction / error for PVM)."""
 
 from __future__ import annotations
 
@@ -15,7 +16,6 @@ from app.gl.atlas import AtlasLayout
 from app.gl.shaders import program_from_file, set_uniform
 
 VIEWS = ("main", "compare", "grid")
-GRID_ROWS = ("state", "bottom-up", "top-down")
 IMAGE_ROWS = ("prediction", "input", "error")
 
 
@@ -33,12 +33,15 @@ class Cell:
 class Frame:
     """Textures and statistics a view draws from."""
     input: moderngl.Texture
-    prediction: moderngl.Texture
-    state: moderngl.Texture
-    up: moderngl.Texture
-    down: moderngl.Texture
+    prediction: moderngl.Texture          # the prediction of this input
+    # the grid's three rows: (name, atlas, second atlas or None); with a second atlas the row shows |a − b|
+    rows: tuple[tuple[str, moderngl.Texture, moderngl.Texture | None], ...]
     layout: AtlasLayout
-    stats: Callable[[], list[dict[str, tuple[float, float]]]]   # per layer: quantity → (center, scale)
+    stats: Callable[[], list[dict[str, tuple[float, float]]]]   # per layer: row name → (center, scale)
+
+    @property
+    def row_names(self) -> tuple[str, ...]:
+        return tuple(name for name, _, _ in self.rows)
 
 
 def grid_shape(view: str, n_layers: int) -> tuple[int, int]:
@@ -51,7 +54,8 @@ def natural_size(view: str, size: int, n_layers: int) -> tuple[int, int]:
     return cols * size, rows * size
 
 
-def cells(view: str, n_layers: int, width: int, height: int) -> list[Cell]:
+def cells(view: str, n_layers: int, width: int, height: int,
+          row_names: tuple[str, ...] = ("state", "bottom-up", "top-down")) -> list[Cell]:
     """The view's cells fitted (letterboxed) into width × height."""
     cols, rows = grid_shape(view, n_layers)
     side = max(1, min(width // cols, height // rows))
@@ -61,7 +65,7 @@ def cells(view: str, n_layers: int, width: int, height: int) -> list[Cell]:
     elif view == "compare":
         labels = [["input", "prediction", "error"]]
     else:
-        labels = [[IMAGE_ROWS[r]] + [f"layer {l} {GRID_ROWS[r]}" for l in range(1, n_layers + 1)]
+        labels = [[IMAGE_ROWS[r]] + [f"layer {l} {row_names[r]}" for l in range(1, n_layers + 1)]
                   for r in range(rows)]
     return [Cell(labels[r][c], x0 + c * side, y0 + r * side, side, side) for r in range(rows) for c in range(cols)]
 
@@ -82,7 +86,7 @@ class Views:
         target.use()
         fw, fh = canvas or target.size
         rx, ry, rw, rh = region or (0, 0, fw, fh)
-        layout_cells = cells(view, len(frame.layout.bands), rw, rh)
+        layout_cells = cells(view, len(frame.layout.bands), rw, rh, frame.row_names)
         stats = frame.stats() if view == "grid" else None
         for cell in layout_cells:
             cell.x += rx
@@ -107,12 +111,15 @@ class Views:
         _, number, quantity = label.split(" ", 2)
         layer = int(number) - 1
         band = frame.layout.bands[layer]
-        texture = {"state": frame.state, "bottom-up": frame.up, "top-down": frame.down}[quantity]
+        _, texture, other = next(row for row in frame.rows if row[0] == quantity)
         center, scale = stats[layer][quantity]
         grid_cols = math.ceil(math.sqrt(band.channels))
         p = self.channel_program
         texture.use(0)
+        (other or texture).use(1)
         set_uniform(p, "atlas_tex", 0)
+        set_uniform(p, "other_tex", 1)
+        set_uniform(p, "difference", other is not None)
         set_uniform(p, "band_y0", band.y0)
         set_uniform(p, "tile_size", (band.width, band.height))
         set_uniform(p, "band_columns", band.columns)

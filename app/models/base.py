@@ -18,7 +18,10 @@ from torch import nn
 class Drives:
     up: list[torch.Tensor]       # per feature layer, (1, C, H, W): encoding of the layer below
     down: list[torch.Tensor]     # per feature layer, (1, C, H, W): decoding of the layer above
-    prediction: torch.Tensor     # (1, 3, S, S) in [0, 1]: the image decoded from layer 1
+    prediction: torch.Tensor     # (1, 3, S, S) in [0, 1]: the image fed back at the next step
+    # the prediction of this step's input, where it differs from ``prediction`` (a model that
+    # predicts the next frame); the views compare it with the input
+    seen_prediction: torch.Tensor | None = None
 
 
 class LayerStack(nn.Module):

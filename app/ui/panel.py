@@ -79,6 +79,10 @@ def _status(state: AppState) -> None:
     engine = state.engine
     imgui.text(f"{state.fps():5.1f} fps   step {engine.step_index}   {engine.loaded.name} at {engine.size}px"
                f" on {engine.device}")
+    if engine.kind == "pvm":
+        imgui.push_text_wrap_pos(0.0)
+        imgui.text_colored(CYAN, f"{engine.stack.info()}  mode: {state.registry['mode']}")
+        imgui.pop_text_wrap_pos()
     stages = engine.timer.ms
     if stages:
         imgui.push_text_wrap_pos(0.0)
@@ -103,11 +107,13 @@ def _change_plot(state: AppState) -> None:
     steps = np.array([h.step for h in history], np.float64)
     image = np.maximum(np.array([h.image_change for h in history], np.float64), 1e-7)
     top = np.maximum(np.array([h.top_change for h in history], np.float64), 1e-7)
-    if implot.begin_plot("per-step change |S(t) - S(t-1)|", imgui.ImVec2(-1, 150)):
-        implot.setup_axes("step", "RMS change", implot.AxisFlags_.auto_fit, implot.AxisFlags_.auto_fit)
+    error = np.maximum(np.array([h.error for h in history], np.float64), 1e-7)
+    if implot.begin_plot("per-step change |S(t) - S(t-1)| and prediction error", imgui.ImVec2(-1, 150)):
+        implot.setup_axes("step", "RMS", implot.AxisFlags_.auto_fit, implot.AxisFlags_.auto_fit)
         implot.setup_axis_scale(implot.ImAxis_.y1, implot.Scale_.log10)
-        implot.plot_line("image", steps, image)
-        implot.plot_line("top layer", steps, top)
+        implot.plot_line("image change", steps, image)
+        implot.plot_line("top layer change", steps, top)
+        implot.plot_line("prediction error", steps, error)
         implot.end_plot()
 
 
@@ -135,6 +141,7 @@ def _transport(state: AppState) -> None:
     imgui.pop_style_color()
     _remember(state, "dream")
     param_widget(r, r.param("dream"), label="dream amount")
+    param_widget(r, r.param("mode"))
     param_widget(r, r.param("input_noise"))
 
 
@@ -195,12 +202,34 @@ def _view(state: AppState) -> None:
         param_widget(r, r.param("error_gain"))
 
 
+def _pvm(state: AppState) -> None:
+    r = state.registry
+    imgui.separator_text("Predictive Vision Model")
+    for name in ("pvm.learning", "pvm.schedule"):
+        param_widget(r, r.param(name))
+        imgui.same_line()
+    imgui.new_line()
+    if not r["pvm.schedule"]:
+        param_widget(r, r.param("pvm.learning_rate"))
+    imgui.text("context:")
+    for name in ("pvm.lateral", "pvm.feedback", "pvm.global_context"):
+        imgui.same_line()
+        param_widget(r, r.param(name), label=r.param(name).label.split()[0])
+    param_widget(r, r.param("pvm.sleep"))
+    if r["pvm.sleep"]:
+        for name in ("pvm.sleep_threshold", "pvm.sleep_patience", "pvm.sleep_rate"):
+            param_widget(r, r.param(name))
+
+
 def _layers(state: AppState) -> None:
     r = state.registry
     engine = state.engine
+    if engine.kind == "pvm":
+        _pvm(state)
     imgui.separator_text("Dynamics")
     for p in r.params("dynamics"):
-        param_widget(r, p)
+        if engine.kind == "autoencoder" or p.name == "steps_per_frame":    # the others act on a code
+            param_widget(r, p)
     imgui.separator_text("Layers")
     param_widget(r, r.param("rule"))
     rule = r["rule"]

@@ -1,6 +1,8 @@
 // Draws one feature layer of an atlas as a grid of gray tiles, one per channel, mapping
-// value v to 0.5 + 0.5 * (v - center) / scale.
+// value v to 0.5 + 0.5 * (v - center) / scale; with `difference`, v = |atlas - other|.
 uniform sampler2D atlas_tex;
+uniform sampler2D other_tex;
+uniform bool difference;
 uniform int band_y0;
 uniform ivec2 tile_size;
 uniform int band_columns;
@@ -25,5 +27,6 @@ void main() {
     ivec2 origin = ivec2((tile % band_columns) * tile_size.x, band_y0 + (tile / band_columns) * tile_size.y);
     ivec2 t = origin + min(ivec2(local * vec2(tile_size)), tile_size - 1);
     float v = texelFetch(atlas_tex, t, 0)[channel % 4];
+    if (difference) v = abs(v - texelFetch(other_tex, t, 0)[channel % 4]);
     frag = vec4(vec3(clamp(0.5 + 0.5 * (v - center) / scale, 0.0, 1.0)), 1.0);
 }

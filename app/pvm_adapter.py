@@ -1,0 +1,117 @@
+"""The Predictive Vision Model as a layer stack the engine can run and the GLSL mixer can mix.
+
+Feature layer l (1 … L−1) of the stack is the signal PVM layer l reads: an image of the hidden
+states of layer l − 1. Its bottom-up drive is that signal as it just came out of layer l − 1; its
+top-down drive is layer l's own prediction of it. The mixer's output is what layer l reads at the
+next step — with the default gains (bottom-up 1, top-down 0) the plain PVM, with top-down 1 the
+original's deep dream (every unit reads its own prediction), in between a partial dream per layer.
+PVM's own controls (learning, learning rate, context lesions, sleep) come from the registry.
+"""
+
+from __future__ import annotations
+
+import torch
+
+from app.models.base import Drives
+from app.models.pvm import PVM, StepResult
+from app.params import Registry
+
+# gains under which the mixer passes the signal through unchanged (then PVM runs without overrides)
+PASS_THROUGH = {"gain_self": 0.0, "gain_up": 1.0, "gain_down": 0.0, "noise": 0.0, "persistence": 0.0}
+ROWS = ("signal", "prediction", "error")
+
+
+def _image_to_layer(image: torch.Tensor) -> torch.Tensor:
+    """(H, W, C) → (1, C, H, W)."""
+    return image.permute(2, 0, 1).unsqueeze(0)
+
+
+class PVMStack:
+    kind = "pvm"
+    rows = ROWS
+
+    def __init__(self, pvm: PVM):
+        self.pvm = pvm
+        spec = pvm.spec
+        self.frame_size = spec.frame_size
+        self.channels = tuple(1 for _ in spec.layer_shapes[1:])
+        self.last: StepResult | None = None
+        self.sleeping = False
+        self.sleep_episodes = 0
+        self._quiet_steps = 0
+
+    @property
+    def config(self):
+        return self.pvm.spec
+
+    @property
+    def depth(self) -> int:
+        return len(self.channels)
+
+    def layer_shapes(self, size: int) -> list[tuple[int, int, int]]:
+        spec = self.pvm.spec
+        return [(1, b * spec.hidden_block_size, b * spec.hidden_block_size) for b in spec.layer_shapes[:-1]]
+
+    def noise_states(self, size, generator=None, device="cpu") -> list[torch.Tensor]:
+        return [torch.rand((1, *shape), generator=generator).to(device) for shape in self.layer_shapes(size)]
+
+    def to(self, *args, **kwargs) -> PVMStack:
+        self.pvm.to(*args)
+        return self
+
+    def apply_controls(self, registry: Registry, image_change: float | None) -> None:
+        p = registry
+        self.pvm.learning = p["pvm.learning"]
+        self.pvm.lateral, self.pvm.feedback = p["pvm.lateral"], p["pvm.feedback"]
+        self.pvm.global_context = p["pvm.global_context"]
+        rate = None if p["pvm.schedule"] else p["pvm.learning_rate"]
+        self._update_sleep(p, image_change)
+        if self.sleeping:
+            rate = -p["pvm.sleep_rate"]
+        self.pvm.learning_rate = rate
+
+    def _update_sleep(self, p: Registry, change: float | None) -> None:
+        """Sleep (seed 000): once the dream has settled — the prediction's per-step change stays under
+        the threshold for `patience` steps — learn with a negative rate until it moves again."""
+        if not p["pvm.sleep"] or change is None:
+            self.sleeping, self._quiet_steps = False, 0
+            return
+        quiet = change < p["pvm.sleep_threshold"]
+        self._quiet_steps = self._quiet_steps + 1 if quiet else 0
+        if not self.sleeping and self._quiet_steps >= p["pvm.sleep_patience"]:
+            self.sleeping = True
+            self.sleep_episodes += 1
+        elif self.sleeping and not quiet:
+            self.sleeping = False
+
+    def drives(self, image: torch.Tensor, states: list[torch.Tensor], feed_states: bool) -> Drives:
+        inputs = {l: s[0, 0] for l, s in enumerate(states, 1)} if feed_states else None
+        result = self.pvm.step(image[0].float(), layer_inputs=inputs)
+        self.last = result
+        layers = range(1, self.pvm.spec.n_layers)
+        return Drives(up=[_image_to_layer(result.hidden[l - 1]) for l in layers],
+                      down=[_image_to_layer(result.next_prediction[l]) for l in layers],
+                      prediction=_image_to_layer(result.predicted_frame),
+                      seen_prediction=_image_to_layer(result.prediction[0]))
+
+    def info(self) -> str:
+        pvm = self.pvm
+        rates = pvm.learning_rates()
+        lateral, feedback, global_ = pvm.context_factors()
+        flags = " ".join(f"{name} {'on' if on else 'off'}" for name, on in
+                         (("lateral", lateral), ("feedback", feedback), ("global", global_)))
+        state = "sleeping" if self.sleeping else ("learning" if any(rates) else "frozen")
+        return (f"PVM step {pvm.steps}  {state}  lr {max(rates, key=abs):.2g}  {flags}"
+                + (f"  sleeps {self.sleep_episodes}" if self.sleep_episodes else ""))
+
+
+def mixing_passes_through(registry: Registry, n_layers: int) -> bool:
+    """True when the mixer would hand every layer its signal unchanged."""
+    if registry["rule"] != "general":
+        return False
+    for layer in range(1, n_layers + 1):
+        if registry.get("lesion.up", layer) or registry.get("lesion.down", layer):
+            return False
+        if any(registry.get(f"general.{k}", layer) != v for k, v in PASS_THROUGH.items()):
+            return False
+    return True
