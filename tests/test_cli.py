@@ -28,20 +28,20 @@ def one_line_error(result, *needles):
     assert "Traceback" not in result.stderr
 
 
-def test_record_writes_exactly_the_requested_frames(tmp_path, model_arg):
+def test_record_writes_exactly_the_requested_frames(tmp_path, shipped_checkpoint):
+    """The acceptance command as written, with the default model."""
     out = tmp_path / "dream.mp4"
-    result = run_cli("record", "--source", "sample", "--steps", "300", "--size", "128", "--out", str(out),
-                     *model_arg)
+    result = run_cli("record", "--source", "sample", "--steps", "300", "--size", "128", "--out", str(out))
     assert result.returncode == 0, result.stderr
     frames = decode(out)
     assert len(frames) == 300
     assert frames[0].shape == (128, 128, 3)
 
 
-def test_full_dream_keeps_changing_and_stays_finite(tmp_path, model_arg):
+def test_full_dream_keeps_changing_and_stays_finite(tmp_path, shipped_checkpoint):
     out = tmp_path / "dream.mp4"
     result = run_cli("record", "--source", "sample", "--steps", "60", "--size", "128", "--out", str(out),
-                     "--set", "dream=1", *model_arg)
+                     "--set", "dream=1")
     assert result.returncode == 0, result.stderr
     assert "NaN" not in result.stderr
     frames = np.array(decode(out), np.float32)

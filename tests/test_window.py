@@ -48,16 +48,21 @@ def grab(display, box):
     return np.asarray(image)[y:y + h, x:x + w, :3].astype(np.float32)
 
 
-def test_panel_shows_and_dream_toggle_changes_the_output(display, tmp_path, model_arg):
-    rng = np.random.default_rng(0)
-    still = tmp_path / "still.png"
-    cv2.imwrite(str(still), cv2.GaussianBlur(rng.integers(0, 256, (128, 128, 3), dtype=np.uint8), (9, 9), 0))
+def hypnagogia() -> str:
+    """The installed console script, as the README's run command starts it."""
+    script = os.path.join(os.path.dirname(sys.executable), "hypnagogia")
+    assert os.path.exists(script), "install the project first (./setup.sh)"
+    return script
+
+
+def test_panel_shows_and_dream_toggle_changes_the_output(display, tmp_path, shipped_checkpoint):
+    """`hypnagogia` with its defaults (the CPU's default model; no webcam here, so the sample clip),
+    held on one frame so that only the dream toggle changes what is shown."""
     probe = tmp_path / "probe.json"
     env = {**os.environ, "DISPLAY": display}
-    app = subprocess.Popen([sys.executable, "-m", "app", "--source", str(still), "--size", "64",
-                            "--window-size", "1200x760", "--captures", str(tmp_path), "--ui-probe", str(probe),
-                            *model_arg], cwd=ROOT, env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
-                           text=True)
+    app = subprocess.Popen([hypnagogia(), "--set", "freeze=1", "--window-size", "1200x760",
+                            "--captures", str(tmp_path), "--ui-probe", str(probe)],
+                           cwd=ROOT, env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
     try:
         data = wait_for(probe, lambda d: d["step"] >= 20 and "dream" in d["widgets"])
         screen = np.asarray(ImageGrab.grab(xdisplay=display))
