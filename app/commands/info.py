@@ -55,7 +55,7 @@ def info(args) -> int:
             continue
         arch = card.get("architecture", {})
         widths = arch.get("config", {}).get("widths", [])
-        psnr = card.get("validation", {}).get("psnr_256")
+        psnr = card.get("validation", {}).get("psnr_db")
         extra = f", validation PSNR {psnr:.1f} dB" if isinstance(psnr, (int, float)) else ""
         print(f"  {name}: {arch.get('kind', '?')} {'-'.join(map(str, widths))}{extra}")
     sys.stdout.flush()

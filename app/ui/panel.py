@@ -180,11 +180,12 @@ def _card_summary(card: dict) -> str:
     arch = card.get("architecture", {})
     widths = "-".join(map(str, arch.get("config", {}).get("widths", [])))
     lines = [f"{arch.get('kind', '?')} {widths}", card.get("description", "")]
-    psnr = card.get("validation", {}).get("psnr_256")
+    psnr = card.get("validation", {}).get("psnr_db")
     if psnr:
         lines.append(f"validation PSNR at 256px: {psnr:.1f} dB")
-    if "steps" in card:
-        lines.append(f"trained {card['steps']} steps on {card.get('data', {}).get('name', '?')}")
+    training = card.get("training", {})
+    if "steps" in training:
+        lines.append(f"trained {training['steps']} steps on {card.get('data', '?')}")
     return "\n".join(x for x in lines if x)
 
 
