@@ -223,7 +223,8 @@ class Engine:
         t, p = self.timer, self.registry
         self._apply_mode()
         with t("source"):
-            frame = None if p["freeze"] else self.source.read()
+            held = p["freeze"] and self.source_frame is not None      # freeze holds a frame once there is one
+            frame = None if held else self.source.read()
             if frame is not None:
                 self.composite.set_source(frame)
                 self.source_frame = frame
