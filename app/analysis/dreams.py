@@ -80,7 +80,7 @@ def dream_from_noise(engine, steps: int, progress: bool = True) -> np.ndarray:
     for _ in tqdm(range(steps), desc=f"dreaming {engine.loaded.name}", unit="step", disable=not progress,
                   leave=False):
         engine.step()
-    return engine._last_prediction.numpy().astype(np.float64)
+    return engine.last_prediction.numpy().astype(np.float64)
 
 
 def dream_end_frames(ctx, loaded, size: int, steps: int, seeds: list[int], assignments: list[str] = (),
@@ -95,11 +95,11 @@ def dream_end_frames(ctx, loaded, size: int, steps: int, seeds: list[int], assig
     frames = []
     registry = make_registry()
     rules = RuleSet(ctx, registry)
-    registry.set("dream", 1)
-    for assignment in assignments:
-        registry.apply(assignment)
     for seed in seeds:
         engine = Engine(ctx, registry, loaded, NoiseSource(size, seed), size, device, rules=rules, seed=seed)
+        registry.set("dream", 1)  # after the engine, which starts in its normal mode
+        for assignment in assignments:
+            registry.apply(assignment)
         try:
             frames.append(dream_from_noise(engine, steps, progress))
         finally:

@@ -9,7 +9,11 @@ from app.commands.record import record
 
 def extra_commands():
     """Registrars ``register(subparsers, add_common)`` of subcommands that live in other rooms."""
-    return []
+    from app.analysis.commands import register as experiment_commands
+    from app.models.pvm_commands import register as pvm_commands
+    from app.train.commands import register as train_commands
+
+    return [train_commands, pvm_commands, experiment_commands]
 
 
 __all__ = ["attractors", "bench", "info", "live", "params", "record", "extra_commands"]

@@ -23,8 +23,9 @@ from app.sources import IMAGE_EXTENSIONS
 from app.sources.fit import fit_square
 from app.sources.photos import training_photos, validation_photos
 
-MAX_VIDEO_FRAMES = 600
-MAX_FRAME_SIDE = 720        # frames are stored no larger than this, to bound memory
+MAX_VIDEO_FRAMES = 300
+MAX_FRAME_SIDE = 512        # frames are stored no larger than this, to bound memory
+WEBCAM_FPS = 5              # recorded frames per second: neighbours a 30th of a second apart add little
 VALIDATION_SIZE = 256
 
 
@@ -112,7 +113,7 @@ def from_webcam(seconds: float, batch: int, index: int = 0) -> FrameSet:
                     raise UserError(f"--webcam: {camera.message}; check the camera and try again")
                 bar.n = min(round(elapsed), bar.total)
                 bar.set_postfix(frames=len(frames))
-                time.sleep(0.01)
+                time.sleep(1 / WEBCAM_FPS)
     finally:
         camera.close()
     if len(frames) < batch:
@@ -135,29 +136,32 @@ class Crops:
 
     A crop's side is log-uniform between ``size`` (one pixel per pixel) and the frame's shorter side
     (the whole frame), so the model sees both texture and layout; frames smaller than ``size`` are
-    scaled up.
+    scaled up. Large crops are cut from a pyramid of halved frames, so that no resize shrinks more
+    than twofold (fast, and as sharp as a direct area resize).
     """
 
     def __init__(self, frames: FrameSet, size: int, seed: int = 0, jitter: float = 1.0):
-        self.frames = frames.frames
+        self.pyramids = [_pyramid(f, size) for f in frames.frames]
         self.size = size
         self.jitter = jitter
         self.rng = np.random.default_rng(seed)
-        # larger frames hold more distinct crops: draw them more often
-        areas = np.array([math.sqrt(f.shape[0] * f.shape[1]) for f in self.frames])
-        self.weights = areas / areas.sum()
 
     def batch(self, n: int) -> torch.Tensor:
         return torch.from_numpy(np.stack([self._crop() for _ in range(n)])).permute(0, 3, 1, 2).contiguous()
 
     def _crop(self) -> np.ndarray:
         rng = self.rng
-        frame = self.frames[rng.choice(len(self.frames), p=self.weights)]
-        h, w = frame.shape[:2]
+        pyramid = self.pyramids[rng.integers(len(self.pyramids))]
+        h, w = pyramid[0].shape[:2]
         shortest = min(h, w)
         low = min(self.size, shortest)
-        side = int(round(math.exp(rng.uniform(math.log(low), math.log(shortest)))))
-        top, left = rng.integers(0, h - side + 1), rng.integers(0, w - side + 1)
+        side = math.exp(rng.uniform(math.log(low), math.log(shortest)))
+        top, left = rng.uniform(0, h - side), rng.uniform(0, w - side)
+        level = min(len(pyramid) - 1, max(0, int(math.log2(side / self.size))))
+        frame, scale = pyramid[level], 2.0 ** -level
+        side = min(max(1, round(side * scale)), *frame.shape[:2])
+        top = min(round(top * scale), frame.shape[0] - side)
+        left = min(round(left * scale), frame.shape[1] - side)
         crop = frame[top:top + side, left:left + side]
         interpolation = cv2.INTER_AREA if side > self.size else cv2.INTER_LINEAR
         crop = cv2.resize(crop, (self.size, self.size), interpolation=interpolation)
@@ -178,6 +182,15 @@ class Crops:
         return np.clip(x, 0.0, 1.0, dtype=np.float32)
 
 
+def _pyramid(frame: np.ndarray, size: int) -> list[np.ndarray]:
+    """The frame and its successive halvings while the shorter side stays at least ``size``."""
+    levels = [frame]
+    while min(levels[-1].shape[:2]) >= 2 * size:
+        h, w = levels[-1].shape[:2]
+        levels.append(cv2.resize(levels[-1], (w // 2, h // 2), interpolation=cv2.INTER_AREA))
+    return levels
+
+
 def validation_images(size: int = VALIDATION_SIZE) -> torch.Tensor:
     """The held-out photos, each whole (centre square) and as four native-resolution corner crops:
     (N, 3, size, size) in [0, 1]."""
@@ -189,3 +202,10 @@ def validation_images(size: int = VALIDATION_SIZE) -> torch.Tensor:
         for top, left in ((0, 0), (0, w - side), (h - side, 0), (h - side, w - side)):
             crops.append(fit_square(photo[top:top + side, left:left + side], size))
     return torch.from_numpy(np.stack(crops)).permute(0, 3, 1, 2).float().div(255.0).contiguous()
+
+
+def validation_preview(size: int = VALIDATION_SIZE) -> torch.Tensor:
+    """Each held-out photo whole and its first native-resolution corner crop, for picture grids."""
+    images = validation_images(size)
+    per_photo = len(images) // len(validation_photos())
+    return torch.cat([images[i:i + 2] for i in range(0, len(images), per_photo)])

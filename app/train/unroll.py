@@ -66,7 +66,7 @@ def step(model: LayerStack, rule: Rule, prediction: torch.Tensor, states: list[t
          latent_noise: float = 0.0) -> tuple[torch.Tensor, list[torch.Tensor]]:
     """One loop step → (new prediction, new states). ``latent_noise`` adds training noise to the
     mixed states (before squashing, like the rule's own noise)."""
-    x = prediction if source is None else torch.lerp(source, prediction, dream)
+    x = prediction if source is None else torch.lerp(source.to(prediction.dtype), prediction, dream)
     drives = model.drives(x.clamp(0.0, 1.0), states)
     new_states = []
     for l, (s, up, down) in enumerate(zip(states, drives.up, drives.down)):
