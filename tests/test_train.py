@@ -9,7 +9,8 @@ import torch
 from app.cli import main
 from app.models.autoencoder import AutoencoderConfig, ConvAutoencoder
 from app.models.checkpoint import LoadedModel, load
-from app.train import data, losses, unroll
+from app.models import loop
+from app.train import data, losses
 from app.train.dreambuffer import DreamBuffer
 from app.train.patches import patch_distance
 
@@ -32,7 +33,7 @@ class StillSource:
 
 # ---- the torch mirror of the loop ---------------------------------------------------------------
 def test_rule_defaults_come_from_the_shader():
-    rule = unroll.Rule.default(3)
+    rule = loop.Rule.default(3)
     assert rule.gain_up == rule.gain_down == (0.5,) * 3
     assert rule.gain_self == rule.persistence == rule.noise == (0.0,) * 3
     assert rule.squash == "clamp"
@@ -59,11 +60,11 @@ def test_mirror_matches_the_engine(dream):
         prediction = engine.last_prediction.permute(2, 0, 1)[None].clone()
         states = [s.clone() for s in engine.states]
         source = torch.from_numpy(frame).permute(2, 0, 1)[None].float() / 255
-        rule = unroll.Rule.default(model.depth)
+        rule = loop.Rule.default(model.depth)
         for _ in range(6):
             engine.step()
             with torch.no_grad():
-                prediction, states = unroll.step(model, rule, prediction, states, source=source, dream=dream)
+                prediction, states = loop.step(model, rule, prediction, states, source=source, dream=dream)
             assert torch.allclose(engine.last_prediction, prediction[0].permute(1, 2, 0), atol=1e-4)
             for ours, theirs in zip(states, engine.states):
                 assert torch.allclose(ours, theirs.contiguous(), atol=1e-4)
@@ -75,7 +76,7 @@ def test_mirror_matches_the_engine(dream):
 
 def test_noise_start_is_the_engines_reset():
     model = ConvAutoencoder(AutoencoderConfig((4, 8)))
-    prediction, states = unroll.noise_start(model, 3, 32, torch.Generator().manual_seed(0))
+    prediction, states = loop.noise_start(model, 3, 32, torch.Generator().manual_seed(0))
     assert prediction.shape == (3, 3, 32, 32) and 0 <= prediction.min() and prediction.max() <= 1
     assert [s.shape for s in states] == [(3, 4, 16, 16), (3, 8, 8, 8)]
     assert all(-0.5 <= s.min() and s.max() <= 0.5 and s.std() > 0.2 for s in states)
@@ -191,7 +192,7 @@ def test_dream_pool_ages_and_restarts():
 def test_losses_train_a_model_through_its_loop():
     torch.manual_seed(0)
     model = ConvAutoencoder(AutoencoderConfig((8, 16)))
-    rule = unroll.Rule.default(model.depth)
+    rule = loop.Rule.default(model.depth)
     pool = DreamBuffer(model, capacity=4, size=32, restart=0.1, device="cpu")
     crops = data.Crops(data.bundled(), 32, seed=0)
     optimizer = torch.optim.Adam(model.parameters(), lr=3e-3)

@@ -11,7 +11,7 @@ from __future__ import annotations
 import torch
 
 from app.models.base import LayerStack
-from app.train import unroll
+from app.models import loop
 
 
 class DreamBuffer:
@@ -22,7 +22,7 @@ class DreamBuffer:
         self.restart = restart
         self.device = device
         self.generator = torch.Generator().manual_seed(seed)
-        self.prediction, self.states = unroll.noise_start(model, capacity, size, self.generator, device)
+        self.prediction, self.states = loop.noise_start(model, capacity, size, self.generator, device)
         self.age = torch.zeros(capacity, dtype=torch.long)
 
     @property
@@ -35,7 +35,7 @@ class DreamBuffer:
         restart = index[torch.rand(len(index), generator=self.generator) < self.restart]
         if len(restart):
             where = restart.to(self.device)
-            self.prediction[where], states = unroll.noise_start(self.model, len(restart), self.size,
+            self.prediction[where], states = loop.noise_start(self.model, len(restart), self.size,
                                                                 self.generator, self.device)
             for pool, fresh in zip(self.states, states):
                 pool[where] = fresh

@@ -9,7 +9,7 @@ import numpy as np
 import torch
 
 from app.models.base import LayerStack
-from app.train import unroll
+from app.models import loop
 
 GAP = 4
 
@@ -44,15 +44,15 @@ def reconstructions(model: LayerStack, images: torch.Tensor) -> np.ndarray:
 
 
 @torch.no_grad()
-def dreams(model: LayerStack, rule: unroll.Rule, size: int, steps: int, count: int, seed: int = 0,
+def dreams(model: LayerStack, rule: loop.Rule, size: int, steps: int, count: int, seed: int = 0,
            checkpoints: tuple[int, ...] = (1, 10, 30)) -> tuple[np.ndarray, torch.Tensor]:
     """Full dreams from noise through the torch mirror of the loop: one column per dream, one row per
     step in ``checkpoints`` and a last row at ``steps``. Returns the grid and the end frames."""
     device = next(model.parameters()).device
-    prediction, states = unroll.noise_start(model, count, size, torch.Generator().manual_seed(seed), device)
+    prediction, states = loop.noise_start(model, count, size, torch.Generator().manual_seed(seed), device)
     rows = []
     for step in range(1, steps + 1):
-        prediction, states = unroll.step(model, rule, prediction, states)
+        prediction, states = loop.step(model, rule, prediction, states)
         if step in checkpoints or step == steps:
             rows.append(_hwc(prediction))
     return grid(rows), prediction

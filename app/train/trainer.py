@@ -15,7 +15,8 @@ from tqdm import tqdm
 from app.errors import UserError
 from app.models.autoencoder import AutoencoderConfig, ConvAutoencoder
 from app.models.checkpoint import LoadedModel, save
-from app.train import figures, losses, unroll
+from app.models import loop
+from app.train import figures, losses
 from app.train.data import VALIDATION_SIZE, Crops, FrameSet, validation_images, validation_preview
 from app.train.dreambuffer import DreamBuffer
 from app.train.validation import psnr
@@ -71,7 +72,7 @@ class Trainer:
         torch.backends.cudnn.benchmark = True
         self.model = ConvAutoencoder(AutoencoderConfig(config.widths, config.activation))
         self.model.to(device, memory_format=torch.channels_last)
-        self.rule = unroll.Rule.default(self.model.depth)
+        self.rule = loop.Rule.default(self.model.depth)
         self.optimizer = torch.optim.Adam(self.model.parameters(), lr=config.lr)
         self.crops = Crops(frames, config.size, seed=config.seed)
         self.pool = DreamBuffer(self.model, config.dream_pool, config.size, config.dream_restart, device,
@@ -217,7 +218,7 @@ def card(config: TrainConfig, frames: FrameSet, result: Result, device: torch.de
         "description": f"conv autoencoder {'-'.join(map(str, config.widths))} trained to dream natural images",
         "data": frames.description,
         "training": {**options, "device": device_name(device), "seconds": round(result.seconds, 1),
-                     "rule": unroll.Rule.default(len(config.widths)).to_dict()},
+                     "rule": loop.Rule.default(len(config.widths)).to_dict()},
         "losses": {k: round(v, 6) for k, v in result.losses.items()},
         "validation": {"psnr_db": round(result.psnr, 2), "size": VALIDATION_SIZE,
                        "images": "held-out photos, whole and four native-resolution corner crops each"},
