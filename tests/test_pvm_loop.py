@@ -1,0 +1,77 @@
+"""PVM inside the app's loop: the adapter, the GLSL-mixed deep dream, modes and sleep."""
+
+import pytest
+import torch
+
+from app.engine import Engine
+from app.gl.mixer import RuleSet
+from app.models.checkpoint import load, save
+from app.models.pvm import PVM
+from app.models.pvm_spec import load_spec
+from app.params import make_registry
+from app.pvm_adapter import mixing_passes_through
+from app.sources import open_source
+
+
+@pytest.fixture(scope="module")
+def pvm_checkpoint(tmp_path_factory):
+    model = PVM(load_spec("pvm-small"), seed=1)
+    return save(model, tmp_path_factory.mktemp("pvm") / "pvm-test.safetensors", {"description": "untrained"})
+
+
+def make_engine(gl, checkpoint):
+    registry = make_registry()
+    rules = RuleSet(gl, registry)
+    loaded = load(str(checkpoint))
+    size = loaded.model.spec.frame_size
+    return Engine(gl, registry, loaded, open_source("shapes", size), size, "cpu", rules=rules)
+
+
+def test_pvm_runs_in_the_loop_at_its_frame_size(gl, pvm_checkpoint):
+    engine = make_engine(gl, pvm_checkpoint)
+    assert engine.kind == "pvm" and engine.size == 60
+    assert mixing_passes_through(engine.registry, engine.n_layers)      # normal mode: plain PVM
+    for _ in range(5):
+        engine.step()
+    assert engine.stack.pvm.steps == 5
+    assert [r[0] for r in engine.frame().rows] == ["signal", "prediction", "error"]
+    assert all(torch.isfinite(s).all() for s in engine.states)
+
+
+def test_deep_dream_feeds_every_layer_its_own_prediction(gl, pvm_checkpoint):
+    engine = make_engine(gl, pvm_checkpoint)
+    engine.step()
+    engine.registry.set("mode", "deep dream")
+    engine.step()                                   # the mode applies at the start of a step
+    assert engine.registry["dream"] == 1.0
+    assert not mixing_passes_through(engine.registry, engine.n_layers)
+    engine.step()
+    # the mixer's output (what each layer reads next) is the layer's own prediction, not the signal
+    last = engine._drives
+    for state, down, up in zip(engine.states, last.down, last.up):
+        assert torch.allclose(state, down.clamp(-1, 1), atol=1e-5)
+        assert not torch.allclose(state, up, atol=1e-3)
+
+
+def test_context_lesions_reach_the_model(gl, pvm_checkpoint):
+    engine = make_engine(gl, pvm_checkpoint)
+    engine.registry.set("pvm.feedback", False)
+    engine.registry.set("pvm.learning", False)
+    engine.step()
+    assert engine.stack.pvm.feedback is False and engine.stack.pvm.learning is False
+
+
+def test_sleep_unlearns_while_the_dream_is_settled(gl, pvm_checkpoint):
+    engine = make_engine(gl, pvm_checkpoint)
+    r = engine.registry
+    for key, value in (("pvm.sleep", True), ("pvm.sleep_threshold", 0.01), ("pvm.sleep_patience", 3),
+                       ("pvm.sleep_rate", 0.02)):
+        r.set(key, value)
+    stack = engine.stack
+    for change in (0.5, 0.001, 0.001, 0.001):
+        stack.apply_controls(r, change)
+    assert stack.sleeping and stack.pvm.learning_rate == pytest.approx(-0.02)
+    stack.apply_controls(r, 0.2)                          # the dream moves again: wake up
+    assert not stack.sleeping and stack.pvm.learning_rate is None
+    assert stack.sleep_episodes == 1
+    assert "sleeps 1" in stack.info()
