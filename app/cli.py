@@ -118,6 +118,8 @@ def build_parser() -> argparse.ArgumentParser:
     survey.add_argument("--seed", type=int, default=0)
     survey.add_argument("--tolerance", type=float, default=2e-3, help="RMS change counted as no change")
     survey.add_argument("--patience", type=positive_int, default=20, help="steps the change must stay under it")
+    survey.add_argument("--cluster-tolerance", type=float, default=0.12,
+                        help="RMS difference between 16×16 end frames under which two ends are one attractor")
     survey.add_argument("--out", required=True, help="folder for report.html, report.json and the images")
     survey.set_defaults(run=commands.attractors, assignments=[])
 

@@ -96,3 +96,27 @@ def test_batch_detector_judges_each_dream_on_its_own():
         x = np.stack([0.5 * x[0], rot @ x[1], 3.99 * x[2] * (1 - x[2])])
     assert [v.kind for v in verdicts] == [FIXED_POINT, CYCLE, WANDERING]
     assert verdicts[1].period == 4
+
+
+def test_gallery_merges_repeats_and_survives_a_round_trip(tmp_path):
+    import torch
+    from app.analysis.gallery import Attractor, Gallery, thumbnail
+    from app.errors import UserError
+
+    def attractor(level, step):
+        prediction = torch.full((32, 32, 3), level)
+        states = [torch.full((1, 4, 16, 16), level), torch.full((1, 8, 8, 8), -level)]
+        return Attractor(FIXED_POINT, None, step, 1, thumbnail(prediction.numpy()),
+                         signature(prediction.numpy(), states[-1].numpy()), states, prediction)
+
+    gallery = Gallery("m", 32)
+    assert gallery.add(attractor(0.2, 10))[1]
+    assert not gallery.add(attractor(0.2005, 50))[1]           # the same attractor, met again
+    assert gallery.add(attractor(0.8, 90))[1]
+    assert [e.visits for e in gallery.entries] == [2, 1]
+    back = Gallery.load(gallery.save(tmp_path / "g"))
+    assert (back.model, back.size, len(back.entries)) == ("m", 32, 2)
+    assert torch.equal(back.entries[1].states[0], gallery.entries[1].states[0])
+    assert back.entries[0].visits == 2 and back.entries[0].label() == "fixed point @ 10 ×2"
+    with pytest.raises(UserError, match="cannot load the gallery"):
+        Gallery.load(tmp_path / "nothing-here")

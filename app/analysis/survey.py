@@ -14,6 +14,7 @@ from dataclasses import dataclass, field
 import cv2
 import numpy as np
 import torch
+import torch.nn.functional as F
 from tqdm import tqdm
 
 from app.analysis.attractors import CYCLE, FIXED_POINT, WANDERING, BatchDetector, DetectorConfig, Verdict, signature
@@ -23,6 +24,7 @@ from app.sources import open_source
 from app.sources.photos import bundled_photos
 
 FRAME_STRIDE = 12   # clip frames taken this many frames apart
+CLUSTER_SIDE = 16   # end frames are compared at this resolution
 START_KINDS = ("uniform noise", "smooth noise", "photo", "clip frame", "shifted frame", "occluded frame")
 
 
@@ -34,7 +36,7 @@ class SurveyConfig:
     batch: int = 32
     source: str = "sample"
     seed: int = 0
-    cluster_tolerance: float = 0.03
+    cluster_tolerance: float = 0.12   # RMS between 16×16 end frames: below it they look alike
     detector: DetectorConfig = field(default_factory=DetectorConfig)
 
 
@@ -142,21 +144,21 @@ def run_survey(model: LayerStack, config: SurveyConfig, progress: bool = True) -
             prediction, states = _initial(model, [starts[i] for i in chunk], size, generator)
             start_frames[chunk] = prediction.permute(0, 2, 3, 1).numpy()
             detector = BatchDetector(len(chunk), config.detector)
-            history: list[np.ndarray] = []
+            recent: list[np.ndarray] = []
             for t in range(config.steps):
                 new_prediction, states = step(model, rule, prediction, states)
                 changes[chunk, t] = (new_prediction - prediction).pow(2).mean(dim=(1, 2, 3)).sqrt().numpy()
                 prediction = new_prediction
-                sig = _signatures(prediction, states[-1])
-                chunk_verdicts = detector.update(t, sig)
-                history.append(sig)
+                chunk_verdicts = detector.update(t, _signatures(prediction, states[-1]))
+                recent = (recent + [F.adaptive_avg_pool2d(prediction, CLUSTER_SIDE).flatten(1).numpy()])[
+                    -config.detector.max_period:]
                 bar.update(len(chunk))
             for j, i in enumerate(chunk):
                 verdicts[i] = chunk_verdicts[j]
                 v = chunk_verdicts[j]
                 # a cycle is represented by the mean over one period, so its phase does not matter
                 span = v.period if v.kind == CYCLE else 1
-                end_signatures[i] = np.mean([h[j] for h in history[-span:]], axis=0)
+                end_signatures[i] = np.mean([r[j] for r in recent[-span:]], axis=0)
             end_frames[chunk] = prediction.permute(0, 2, 3, 1).numpy()
     bar.close()
     attractors, basins = cluster(verdicts, end_signatures, config.cluster_tolerance)
@@ -165,7 +167,8 @@ def run_survey(model: LayerStack, config: SurveyConfig, progress: bool = True) -
 
 def cluster(verdicts: list[Verdict], signatures: list[np.ndarray], tolerance: float) -> tuple[list[dict], list[Basin]]:
     """Greedy leader clustering of the settled end states (same kind, period and an RMS distance
-    under ``tolerance`` to the basin's first member). Wandering dreams form no basin."""
+    under ``tolerance`` to the basin's first member, between end frames at 16×16, so that
+    attractors that look alike are one). Wandering dreams form no basin."""
     attractors: list[dict] = []
     basins: list[Basin] = []
     leaders: list[np.ndarray] = []

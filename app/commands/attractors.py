@@ -20,6 +20,7 @@ def attractors(args) -> int:
         from app.errors import UserError
         raise UserError(f"--size {args.size} does not suit {loaded.name}: use a multiple of {model.size_multiple}")
     config = SurveyConfig(starts=args.starts, steps=args.steps, size=args.size, source=args.source, seed=args.seed,
+                          cluster_tolerance=args.cluster_tolerance,
                           detector=DetectorConfig(tolerance=args.tolerance, patience=args.patience))
     start = time.perf_counter()
     result = run_survey(model, config)
