@@ -25,6 +25,15 @@ def test_energy_distance_of_two_point_masses_is_twice_their_distance():
     assert energy_distance(a, b) == pytest.approx(10.0)
 
 
+def test_energy_distance_of_a_diverged_sample_is_infinite():
+    a = np.random.default_rng(0).normal(size=(20, 2))
+    b = a.copy()
+    b[3, 1] = np.nan
+    assert energy_distance(a, b) == math.inf
+    b[3, 1] = np.inf
+    assert energy_distance(b, a) == math.inf
+
+
 def test_energy_distance_of_shifted_gaussians_matches_the_closed_form():
     rng = np.random.default_rng(1)
     n, shift = 4000, 1.0
@@ -101,7 +110,8 @@ def test_sequences_show_a_circle_moving_linearly_over_a_static_blob():
     assert travel.min() >= 0.75 * cfg.min_travel * size - 1e-4
     # The circle is white and about π r² pixels; away from it the frame never changes.
     centre = seq.circle.round().long().clamp(0, size - 1)
-    assert (seq.frames[torch.arange(n)[:, None], torch.arange(cfg.frames), 0, centre[..., 1], centre[..., 0]] == 1).all()
+    at_centre = seq.frames[torch.arange(n)[:, None], torch.arange(cfg.frames), 0, centre[..., 1], centre[..., 0]]
+    assert (at_centre == 1).all()
     white = (seq.frames >= 0.999).sum(dim=(2, 3, 4)).float()
     assert white.median().item() == pytest.approx(math.pi * (cfg.circle_radius * size) ** 2, rel=0.4)
     coords = torch.arange(size) + 0.5

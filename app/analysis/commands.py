@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import math
 import platform
 import sys
 import time
@@ -75,6 +76,17 @@ def _output_folder(out: Path) -> Path:
     return out
 
 
+def _strict_json(value):
+    """Non-finite numbers (a diverged sampler's distance) as null, which JSON can hold."""
+    if isinstance(value, float) and not math.isfinite(value):
+        return None
+    if isinstance(value, dict):
+        return {k: _strict_json(v) for k, v in value.items()}
+    if isinstance(value, (list, tuple)):
+        return [_strict_json(v) for v in value]
+    return value
+
+
 def run_experiment(experiment: Experiment, args: argparse.Namespace) -> int:
     out = _output_folder(args.out or Path("runs") / experiment.name)
     if args.threads < 1:
@@ -84,14 +96,15 @@ def run_experiment(experiment: Experiment, args: argparse.Namespace) -> int:
     start = time.perf_counter()
     result = experiment.run(config, out, progress=not args.quiet)
     seconds = time.perf_counter() - start
-    where = f"{platform.machine()} CPU, {torch.get_num_threads()} torch threads"
+    where = f"{platform.machine()} CPU, torch threads: {torch.get_num_threads()}"
     table = result.markdown()
     md = out / f"{experiment.name.replace('-', '_')}.md"
     md.write_text(f"# {experiment.title}{' (quick)' if args.quick else ''}\n\n{table}\n"
                   f"Run time: {seconds:.0f} s ({where}).\n")
     data = {"experiment": experiment.name, "quick": args.quick, "seconds": seconds, "where": where,
             "command": " ".join(["hypnagogia", *sys.argv[1:]]), **result.to_dict()}
-    (out / md.with_suffix(".json").name).write_text(json.dumps(data, indent=2, ensure_ascii=False) + "\n")
+    (out / md.with_suffix(".json").name).write_text(
+        json.dumps(_strict_json(data), indent=2, ensure_ascii=False, allow_nan=False) + "\n")
     print(table)
     print(f"{experiment.name}: {seconds:.0f} s; tables and figures in {out}")
     return 0

@@ -8,9 +8,11 @@ Gaussian blob whose centre varies per sequence. Its code carries forward with in
 and the frame decoded from μ_t is trained to be the next frame x_{t+1} (from t = 1 on: at t = 0
 no model can know the motion). γ = 0 predicts from the current frame alone, γ = 1 reads the
 first frame and extrapolates its code — which, starting at rest, stays the first frame's code: a
-static dream that no later input can change. The experiment trains one model per γ and measures
-next-frame error, how much the output depends on the input (the input sequence is swapped for
-another after its first two frames) and what each latent encodes (latent sweeps).
+static dream that no later input can change. The experiment trains one model per γ, all from one
+β-VAE pretrained to reconstruct single frames (the CPU budget's doing: the small circle takes
+thousands of steps to appear), and measures next-frame error, how much the output depends on the
+input (the input sequence is swapped for another after its first two frames) and what each latent
+encodes (latent sweeps).
 """
 
 from __future__ import annotations
@@ -41,7 +43,7 @@ class InertiaConfig:
     beta: float = 0.25              # weight of the KL term against the summed squared pixel error
     gammas: tuple[float, ...] = (0.0, 0.5, 1.0)
     pretrain_steps: int = 5000      # shared start: a β-VAE reconstructing single frames
-    pretrain_batch: int = 128       # frames
+    pretrain_batch: int = 12        # sequences, every frame of which is reconstructed
     steps: int = 600                # training steps per γ, each on a fresh batch of sequences
     batch: int = 16                 # sequences
     lr: float = 3e-3
@@ -51,7 +53,7 @@ class InertiaConfig:
 
     @classmethod
     def quick(cls, seed: int = 0) -> "InertiaConfig":
-        return cls(pretrain_steps=40, pretrain_batch=40, steps=15, batch=4, test_sequences=32, sweep_values=5,
+        return cls(pretrain_steps=40, pretrain_batch=4, steps=15, batch=4, test_sequences=32, sweep_values=5,
                    seed=seed)
 
 
@@ -169,10 +171,9 @@ def optimise(model: InertiaVAE, loss_of, steps: int, lr: float, desc: str, progr
 def pretrain(cfg: InertiaConfig, generator: torch.Generator, progress: bool) -> InertiaVAE:
     """The shared start of every γ: a β-VAE that reconstructs single frames of the sequences."""
     model = InertiaVAE(cfg.latents, cfg.size)
-    per_batch = max(1, cfg.pretrain_batch // cfg.frames)
 
     def batch_loss():
-        frames = circle_over_blob(per_batch, cfg, generator).frames.flatten(0, 1)[:, None]
+        frames = circle_over_blob(cfg.pretrain_batch, cfg, generator).frames.flatten(0, 1)[:, None]
         return reconstruction_loss(model, frames, cfg.beta)
     return optimise(model, batch_loss, cfg.pretrain_steps, cfg.lr, "pretrain", progress)
 
@@ -196,7 +197,7 @@ class GammaScore:
     next_frame_mse: float          # per pixel, predictions of frames 2…T−1
     per_frame_mse: list[float]     # the same by predicted frame
     swap_change: float             # ‖out(swapped) − out(original)‖ / ‖out(original)‖ after the swap
-    swap_follow: float             # ‖out(swapped) − out(other)‖ / ‖out(other)‖: 0 when only the new input counts
+    swap_follow: float             # ‖out(swapped) − out(other)‖ / ‖out(other)‖: 0 if only the new input counts
     swapped_mse: float             # next-frame error against the swapped sequence's own frames after the swap
 
 
@@ -208,9 +209,6 @@ class InertiaResult:
     copy_mse: float                # error of predicting every frame as the one before it
     mean_frame_mse: float          # error of predicting every frame as the test set's mean frame
     seconds: dict[str, float] = field(default_factory=dict)
-
-    def score(self, gamma: float) -> GammaScore:
-        return next(s for s in self.scores if s.gamma == gamma)
 
     def markdown(self) -> str:
         lines = ["| γ | next-frame MSE ↓ | output change when the input is swapped after frame 2 | "
@@ -258,7 +256,8 @@ def latent_sweep(model: InertiaVAE, test: torch.Tensor, values: int) -> torch.Te
 
 
 def run(cfg: InertiaConfig, out: Path, progress: bool = True) -> InertiaResult:
-    """Trains one model per γ, measures them and writes the figures into ``out``."""
+    """Pretrains the shared start, trains one model per γ from it, measures them and writes the
+    figures into ``out``."""
     torch.manual_seed(cfg.seed)
     generator = torch.Generator().manual_seed(cfg.seed)
     test = circle_over_blob(cfg.test_sequences, cfg, generator).frames
@@ -325,23 +324,19 @@ def prediction_figure(original: np.ndarray, swapped: np.ndarray, outputs: dict[f
 
 
 def sweep_figure(sweeps: dict[float, np.ndarray], path: Path) -> None:
-    """One panel per γ: a row per latent, swept from its 2nd to its 98th percentile left to right."""
+    """One block per γ: a row per latent, swept from its 2nd to its 98th percentile left to right."""
     plt = _pyplot()
     latents, values = next(iter(sweeps.values())).shape[:2]
-    fig, axes = plt.subplots(latents, len(sweeps) * (values + 1) - 1,
-                             figsize=(0.75 * len(sweeps) * (values + 1), 0.85 * latents + 0.5))
-    for p, (gamma, sweep) in enumerate(sweeps.items()):
+    fig = plt.figure(figsize=(0.8 * values + 0.6, (0.8 * latents + 0.4) * len(sweeps)))
+    for block, (gamma, sweep) in zip(fig.subfigures(len(sweeps), 1), sweeps.items()):
+        block.suptitle(f"γ = {gamma:g}: each latent from its 2nd (left) to its 98th percentile (right)", fontsize=9)
+        axes = block.subplots(latents, values, gridspec_kw={"wspace": 0.05, "hspace": 0.05})
         for i in range(latents):
             for v in range(values):
-                axes[i, p * (values + 1) + v].imshow(sweep[i, v], cmap="gray", vmin=0, vmax=1)
-            axes[i, p * (values + 1)].set_ylabel(f"z{i + 1}", fontsize=8, rotation=0, ha="right", va="center")
-        axes[0, p * (values + 1) + values // 2].set_title(f"γ = {gamma:g}", fontsize=10)
-    for ax in axes.flat:
-        ax.set_xticks([])
-        ax.set_yticks([])
-        if not ax.images:
-            ax.axis("off")
-    fig.tight_layout(w_pad=0.1, h_pad=0.1)
+                axes[i, v].imshow(sweep[i, v], cmap="gray", vmin=0, vmax=1)
+                axes[i, v].set_xticks([])
+                axes[i, v].set_yticks([])
+            axes[i, 0].set_ylabel(f"z{i + 1}", fontsize=8, rotation=0, ha="right", va="center")
     fig.savefig(path, dpi=110)
     plt.close(fig)
 

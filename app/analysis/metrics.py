@@ -1,13 +1,14 @@
 """How close a set of generated samples is to a target distribution.
 
-The energy distance (Székely and Rizzo) D² = 2·E‖X−Y‖ − E‖X−X'‖ − E‖Y−Y'‖ is zero exactly when the
-two distributions are equal and grows with any difference in location, spread or shape; here it
+The energy distance (Székely and Rizzo) D² = 2·E‖X−Y‖ − E‖X−X'‖ − E‖Y−Y'‖ is zero exactly when
+the two distributions are equal and grows with any difference in location, spread or shape; here it
 is taken between the two empirical distributions, so it is never negative and a sample against
 itself scores 0. Mode coverage says which clusters of a multimodal target a sampler reaches at all.
 """
 
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass
 
 import numpy as np
@@ -22,12 +23,15 @@ def _mean_distance(a: torch.Tensor, b: torch.Tensor, chunk: int = 4096) -> float
 
 
 def energy_distance(a, b) -> float:
-    """D² between the empirical distributions of two sample sets of shape (n, d) and (m, d)."""
+    """D² between the empirical distributions of two sample sets of shape (n, d) and (m, d); infinite
+    when a sample is not finite (a sampler that diverged)."""
     a = torch.as_tensor(np.asarray(a), dtype=torch.float64)
     b = torch.as_tensor(np.asarray(b), dtype=torch.float64)
     if a.ndim != 2 or b.ndim != 2 or a.shape[1] != b.shape[1]:
         raise ValueError(f"energy distance needs two (n, d) sample sets of one dimension, got "
                          f"{tuple(a.shape)} and {tuple(b.shape)}")
+    if not (torch.isfinite(a).all() and torch.isfinite(b).all()):
+        return math.inf
     return max(0.0, 2 * _mean_distance(a, b) - _mean_distance(a, a) - _mean_distance(b, b))
 
 
@@ -36,9 +40,6 @@ class ModeCoverage:
     per_mode: list[float]   # fraction of all samples within the radius of each mode centre
     covered: int            # modes holding at least min_fraction of the samples
     near_any: float         # fraction of samples within the radius of some mode (the rest fall between)
-
-    def to_dict(self) -> dict:
-        return {"per_mode": self.per_mode, "covered": self.covered, "near_any": self.near_any}
 
 
 def mode_coverage(samples, centres, radius: float, min_fraction: float = 0.01) -> ModeCoverage:

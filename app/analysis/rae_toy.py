@@ -114,8 +114,8 @@ def vae_loss(model: MLPAutoencoder, x: torch.Tensor, log_sigma: torch.Tensor) ->
 
 
 def fit(params: list[nn.Parameter], loss_of, data: torch.Tensor, cfg: RaeToyConfig, desc: str,
-        progress: bool) -> float:
-    """Adam with a cosine learning-rate decay over shuffled minibatches; returns the last epoch's loss."""
+        progress: bool) -> None:
+    """Adam with a cosine learning-rate decay over shuffled minibatches of ``data``."""
     steps_per_epoch = max(1, len(data) // cfg.batch)
     optimizer = torch.optim.Adam(params, lr=cfg.lr)
     schedule = torch.optim.lr_scheduler.CosineAnnealingLR(optimizer, cfg.epochs * steps_per_epoch)
@@ -131,7 +131,6 @@ def fit(params: list[nn.Parameter], loss_of, data: torch.Tensor, cfg: RaeToyConf
             schedule.step()
             total += loss.item()
         bar.set_postfix(loss=f"{total / steps_per_epoch:.4f}")
-    return total / steps_per_epoch
 
 
 @torch.no_grad()
@@ -163,6 +162,11 @@ class SamplerScore:
     recon_mse: float | None = None     # one-pass reconstruction error on those samples
     modes_covered: int | None = None
     near_modes: float | None = None    # fraction of samples within the cover radius of some mode
+    mode_shares: list[float] | None = None   # fraction of samples within the cover radius of each mode
+
+
+def _distance(value: float) -> str:
+    return f"{value:.4f}" if math.isfinite(value) else "diverged"
 
 
 @dataclass
@@ -177,20 +181,21 @@ class RaeToyResult:
 
     def markdown(self) -> str:
         modes = self.config.ring_modes
-        lines = ["| data set | sampler | energy distance ↓ | modes covered | samples near a mode | reconstruction MSE |",
-                 "|---|---|---:|---:|---:|---:|"]
+        lines = ["| data set | sampler | energy distance ↓ | modes covered | samples near a mode "
+                 "| reconstruction MSE |", "|---|---|---:|---:|---:|---:|"]
         for s in self.scores:
             covered = "" if s.modes_covered is None else f"{s.modes_covered}/{modes}"
             near = "" if s.near_modes is None else f"{s.near_modes:.1%}"
             recon = "" if s.recon_mse is None else f"{s.recon_mse:.4f}"
-            lines.append(f"| {s.dataset} | {s.method} | {s.energy:.4f} | {covered} | {near} | {recon} |")
-        lines += ["", "Energy distance to the true samples along the sampling chains (step 0: decoded random codes):", ""]
+            lines.append(f"| {s.dataset} | {s.method} | {_distance(s.energy)} | {covered} | {near} | {recon} |")
+        lines += ["", "Energy distance to the true samples along the sampling chains "
+                      "(step 0: decoded random codes):", ""]
         steps = sorted({k for per in self.chains.values() for curve in per.values() for k in curve})
         lines.append("| data set | sampler | " + " | ".join(f"step {k}" for k in steps) + " |")
         lines.append("|---|---|" + "---:|" * len(steps))
         for dataset, per in self.chains.items():
             for method, curve in per.items():
-                lines.append(f"| {dataset} | {method} | " + " | ".join(f"{curve[k]:.4f}" for k in steps) + " |")
+                lines.append(f"| {dataset} | {method} | " + " | ".join(_distance(curve[k]) for k in steps) + " |")
         return "\n".join(lines) + "\n"
 
     def to_dict(self) -> dict:
@@ -209,13 +214,12 @@ def _run_dataset(name: str, cfg: RaeToyConfig, progress: bool):
     data = _sample(name, cfg.samples, generator, cfg)
     test = _sample(name, cfg.test_samples, generator, cfg)
     dim = data.shape[1]
-    models, seconds = {}, {}
+    seconds = {}
 
     def train(key: str, model: MLPAutoencoder, loss_of, extra: tuple = ()):
         start = time.perf_counter()
         fit(list(model.parameters()) + list(extra), loss_of, data, cfg, f"{name} {key}", progress)
         seconds[f"{name} {key}"] = time.perf_counter() - start
-        models[key] = model.eval()
 
     ae = MLPAutoencoder(dim, cfg.hidden, cfg.latent)
     train("AE", ae, lambda x: recurrent_loss(ae, x, 1, 0.0, cfg.code_penalty))
@@ -234,8 +238,9 @@ def _run_dataset(name: str, cfg: RaeToyConfig, progress: bool):
         start_ae, start_rae = code_gaussian(ae, data, n), code_gaussian(rae, data, n)
         mc, mc_curve = chain(ae, start_ae, cfg.chain_steps, 0.0, record)
         rs, rae_curve = chain(rae, start_rae, cfg.chain_steps, cfg.latent_noise, record)
-        samples = {"true": _sample(name, n, generator, cfg), "AE": mc_curve[0], "VAE": vae.decode(torch.randn(n, cfg.latent)),
-                   "AE+MC": mc, "RAE": rs, "VAE, learned σx": learned.decode(torch.randn(n, cfg.latent))}
+        samples = {"true": _sample(name, n, generator, cfg), "AE": mc_curve[0],
+                   "VAE": vae.decode(torch.randn(n, cfg.latent)), "AE+MC": mc, "RAE": rs,
+                   "VAE, learned σx": learned.decode(torch.randn(n, cfg.latent))}
         recon = {"AE": ae, "AE+MC": ae, "RAE": rae, "VAE": vae, "VAE, learned σx": learned}
     centres = ring_centres(cfg.ring_modes, cfg.ring_radius)
     scores = []
@@ -247,7 +252,7 @@ def _run_dataset(name: str, cfg: RaeToyConfig, progress: bool):
                 score.recon_mse = F.mse_loss(recon[method].decode(recon[method].encode(test)), test).item()
         if name == "ring":
             cover = mode_coverage(x, centres, cfg.cover_sigmas * cfg.ring_sigma, cfg.cover_min_fraction)
-            score.modes_covered, score.near_modes = cover.covered, cover.near_any
+            score.modes_covered, score.near_modes, score.mode_shares = cover.covered, cover.near_any, cover.per_mode
         scores.append(score)
     curves = {"AE+MC": {k: energy_distance(v, test) for k, v in mc_curve.items()},
               "RAE": {k: energy_distance(v, test) for k, v in rae_curve.items()}}
@@ -310,7 +315,7 @@ def cloud_figure(clouds: dict[str, dict[str, np.ndarray]], result: RaeToyResult,
                     ax.scatter(x[:, 0], x[:, 1], s=1, alpha=0.3, color="C0")
                     ax.set(xlim=_limits(true, 0), ylim=_limits(true, 1), aspect="equal")
                 ax.tick_params(labelsize=6)
-            title = f"{method}\nD² = {score.energy:.3f}" if r != 1 else ""
+            title = f"{method}\nD² = {_distance(score.energy)}" if r != 1 else ""
             if score.modes_covered is not None:
                 title += f", {score.modes_covered}/{result.config.ring_modes} modes"
             ax.set_title(title, fontsize=9)

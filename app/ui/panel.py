@@ -57,7 +57,9 @@ def draw_panel(state: AppState, x: float, height: float) -> None:
     if imgui.begin_tab_bar("sections"):
         for title, section in (("Layers", _layers), ("Input", _input_tab), ("Explore", _attractors),
                                ("Capture", _capture_tab)):
-            if imgui.begin_tab_item_simple(title):
+            selected = imgui.begin_tab_item_simple(title)
+            _remember(state, f"tab:{title}")
+            if selected:
                 section(state)
                 imgui.end_tab_item()
         imgui.end_tab_bar()
@@ -259,22 +261,23 @@ def _layers(state: AppState) -> None:
 
 
 def _attractors(state: AppState) -> None:
-    r, ex, engine = state.registry, state.explorer, state.engine
+    r, ex = state.registry, state.explorer
     imgui.separator_text("Attractors")
     verdict = ex.detector.verdict
     color = {"fixed point": GREEN, "cycle": CYAN}.get(verdict.kind, DIM)
     imgui.text_colored(color, verdict.describe())
     _remember(state, "verdict")
-    imgui.same_line(PANEL_WIDTH - 140)
-    if imgui.button("Kick", imgui.ImVec2(60, 0)):
+    if imgui.button("Kick (k)", imgui.ImVec2(110, 0)):
         actions.kick(state)
     imgui.set_item_tooltip("add noise of the chosen strength to every layer")
     imgui.same_line()
-    if imgui.button("From frame"):
+    if imgui.button("Dream from this frame", imgui.ImVec2(-1, 0)):
         actions.dream_from_static_frame(state)
     imgui.set_item_tooltip("hold the current source frame for 'hold steps', then dream from it")
     if ex.hold_remaining:
         imgui.text_colored(WARN, f"holding the frame: dreaming in {ex.hold_remaining} steps")
+    _gallery(state)
+    _trajectory_plot(state)
     mouse = r["explore.mouse"]
     imgui.text("drag:")
     for choice in r.param("explore.mouse").choices:
@@ -287,8 +290,6 @@ def _attractors(state: AppState) -> None:
         param_widget(r, r.param("explore.tolerance"))
         param_widget(r, r.param("explore.patience"))
         imgui.tree_pop()
-    _trajectory_plot(state)
-    _gallery(state)
 
 
 def _trajectory_plot(state: AppState) -> None:
