@@ -26,6 +26,29 @@ def _image_to_layer(image: torch.Tensor) -> torch.Tensor:
     return image.permute(2, 0, 1).unsqueeze(0)
 
 
+class Sleep:
+    """Sleep (seed 000): once a dream has settled — the prediction's per-step change stays under
+    ``threshold`` for ``patience`` steps — learn with a negative rate until it moves again."""
+
+    def __init__(self):
+        self.sleeping = False
+        self.episodes = 0
+        self._quiet = 0
+
+    def update(self, change: float, threshold: float, patience: int) -> bool:
+        quiet = change < threshold
+        self._quiet = self._quiet + 1 if quiet else 0
+        if not self.sleeping and self._quiet >= patience:
+            self.sleeping = True
+            self.episodes += 1
+        elif self.sleeping and not quiet:
+            self.sleeping = False
+        return self.sleeping
+
+    def reset(self) -> None:
+        self.sleeping, self._quiet = False, 0
+
+
 class PVMStack:
     kind = "pvm"
     rows = ROWS
@@ -36,9 +59,7 @@ class PVMStack:
         self.frame_size = spec.frame_size
         self.channels = tuple(1 for _ in spec.layer_shapes[1:])
         self.last: StepResult | None = None
-        self.sleeping = False
-        self.sleep_episodes = 0
-        self._quiet_steps = 0
+        self.sleep = Sleep()
 
     @property
     def config(self):
@@ -65,24 +86,15 @@ class PVMStack:
         self.pvm.lateral, self.pvm.feedback = p["pvm.lateral"], p["pvm.feedback"]
         self.pvm.global_context = p["pvm.global_context"]
         rate = None if p["pvm.schedule"] else p["pvm.learning_rate"]
-        self._update_sleep(p, image_change)
-        if self.sleeping:
+        if not p["pvm.sleep"] or image_change is None:
+            self.sleep.reset()
+        elif self.sleep.update(image_change, p["pvm.sleep_threshold"], p["pvm.sleep_patience"]):
             rate = -p["pvm.sleep_rate"]
         self.pvm.learning_rate = rate
 
-    def _update_sleep(self, p: Registry, change: float | None) -> None:
-        """Sleep (seed 000): once the dream has settled — the prediction's per-step change stays under
-        the threshold for `patience` steps — learn with a negative rate until it moves again."""
-        if not p["pvm.sleep"] or change is None:
-            self.sleeping, self._quiet_steps = False, 0
-            return
-        quiet = change < p["pvm.sleep_threshold"]
-        self._quiet_steps = self._quiet_steps + 1 if quiet else 0
-        if not self.sleeping and self._quiet_steps >= p["pvm.sleep_patience"]:
-            self.sleeping = True
-            self.sleep_episodes += 1
-        elif self.sleeping and not quiet:
-            self.sleeping = False
+    @property
+    def sleeping(self) -> bool:
+        return self.sleep.sleeping
 
     def drives(self, image: torch.Tensor, states: list[torch.Tensor], feed_states: bool) -> Drives:
         inputs = {l: s[0, 0] for l, s in enumerate(states, 1)} if feed_states else None
@@ -102,7 +114,7 @@ class PVMStack:
                          (("lateral", lateral), ("feedback", feedback), ("global", global_)))
         state = "sleeping" if self.sleeping else ("learning" if any(rates) else "frozen")
         return (f"PVM step {pvm.steps}  {state}  lr {max(rates, key=abs):.2g}  {flags}"
-                + (f"  sleeps {self.sleep_episodes}" if self.sleep_episodes else ""))
+                + (f"  sleeps {self.sleep.episodes}" if self.sleep.episodes else ""))
 
 
 def mixing_passes_through(registry: Registry, n_layers: int) -> bool:

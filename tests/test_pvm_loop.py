@@ -73,5 +73,5 @@ def test_sleep_unlearns_while_the_dream_is_settled(gl, pvm_checkpoint):
     assert stack.sleeping and stack.pvm.learning_rate == pytest.approx(-0.02)
     stack.apply_controls(r, 0.2)                          # the dream moves again: wake up
     assert not stack.sleeping and stack.pvm.learning_rate is None
-    assert stack.sleep_episodes == 1
+    assert stack.sleep.episodes == 1
     assert "sleeps 1" in stack.info()
