@@ -45,13 +45,34 @@ def positive_size(text: str) -> int:
     return value
 
 
-def positive_int(text: str) -> int:
+def _whole_number(text: str) -> int:
     try:
-        value = int(text)
+        return int(text)
     except ValueError:
         raise argparse.ArgumentTypeError(f"must be a whole number, got {text!r}") from None
+
+
+def positive_int(text: str) -> int:
+    value = _whole_number(text)
     if value <= 0:
         raise argparse.ArgumentTypeError(f"must be positive, got {value}")
+    return value
+
+
+def non_negative_int(text: str) -> int:
+    value = _whole_number(text)
+    if value < 0:
+        raise argparse.ArgumentTypeError(f"must be 0 or more, got {value}")
+    return value
+
+
+def positive_number(text: str) -> float:
+    try:
+        value = float(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"must be a number, got {text!r}") from None
+    if not value > 0:
+        raise argparse.ArgumentTypeError(f"must be positive, got {text}")
     return value
 
 
@@ -62,6 +83,9 @@ def add_common(p: argparse.ArgumentParser, *, size: int | None = None, source: s
                    help="set a live parameter (repeatable); `hypnagogia params` lists them")
     p.add_argument("--device", choices=("auto", "cpu", "cuda", "mps"), default="auto",
                    help="where torch runs: auto takes CUDA, then MPS, else the CPU")
+    p.add_argument("--precision", choices=("fp32", "fp16", "bf16"), default="fp32",
+                   help="number format of an autoencoder's drives on a GPU (fp16 and bf16 with channels_last "
+                        "are faster; docs/performance.md states their error against fp32)")
     p.add_argument("--model", default=None,
                    help="model name in models/ or path to a .safetensors checkpoint (default: ae-natural on a "
                         "GPU, ae-tiny on the CPU)")
@@ -86,6 +110,8 @@ def build_parser() -> argparse.ArgumentParser:
     live.add_argument("--captures", default=None, help="folder for screenshots and recordings "
                       "(default ~/hypnagogia)")
     live.add_argument("--window-size", default="1280x760", help="initial window size WxH")
+    live.add_argument("--record-size", default=None, metavar="WxH", help="size of recordings, the view "
+                      "scaled up or down to fit with black bars (default: the view's own size)")
     live.add_argument("--ui-probe", default=None, help=argparse.SUPPRESS)
     live.set_defaults(run=commands.live)
 
@@ -97,6 +123,8 @@ def build_parser() -> argparse.ArgumentParser:
     record.add_argument("--quiet", action="store_true", help="no progress bar")
     record.add_argument("--hold", type=positive_int, default=None, metavar="H",
                         help="dream from a static frame: show the source's first frame for H steps, then dream")
+    record.add_argument("--output-size", default=None, metavar="WxH", help="video size, e.g. 1920x1080: the "
+                        "view scaled to fit with black bars (default: the view's own size)")
     record.set_defaults(run=commands.record)
 
     bench = sub.add_parser("bench", help="time every stage of the loop headless; print and write JSON")
@@ -104,7 +132,16 @@ def build_parser() -> argparse.ArgumentParser:
     bench.add_argument("--steps", type=positive_int, default=300, help="timed steps")
     bench.add_argument("--warmup", type=int, default=20, help="untimed steps first")
     bench.add_argument("--record", action="store_true", help="include readback and H.264 encoding")
+    bench.add_argument("--output-size", default=None, metavar="WxH", help="render the view at this size, "
+                       "e.g. 1920x1080, fitted with black bars (default: the view's own size)")
+    bench.add_argument("--live", action="store_true", help="pace the loop at --fps for --seconds, as the window "
+                       "does, recording (with --record) as the window does: count late ticks and dropped frames")
+    bench.add_argument("--fps", type=positive_number, default=None, help="with --live: ticks per second "
+                       "(default 60)")
+    bench.add_argument("--seconds", type=positive_number, default=None, help="with --live: how long (default 10)")
     bench.add_argument("--learn", action="store_true", help="PVM: every layer learns at every step")
+    bench.add_argument("--realtime", action="store_true", help="play a video source at its own frame rate, as "
+                       "the window does, instead of decoding a new frame for every step")
     bench.add_argument("--json", default=None, help="write the results here")
     bench.set_defaults(run=commands.bench)
 
@@ -113,14 +150,23 @@ def build_parser() -> argparse.ArgumentParser:
     survey.add_argument("--model", default=None, help="model name or checkpoint path")
     survey.add_argument("--starts", type=positive_int, default=64, help="number of starts (default 64)")
     survey.add_argument("--steps", type=positive_int, default=300, help="dream steps per start (default 300)")
-    survey.add_argument("--size", type=positive_size, default=64, help="dream size in pixels (default 64)")
+    survey.add_argument("--size", type=positive_size, default=None,
+                        help="dream size in pixels (default 64; a PVM dreams at its spec's frame size)")
     survey.add_argument("--source", default="sample", help="video or image whose frames seed some starts")
     survey.add_argument("--seed", type=int, default=0)
     survey.add_argument("--tolerance", type=float, default=2e-3, help="RMS change counted as no change")
     survey.add_argument("--patience", type=positive_int, default=20, help="steps the change must stay under it")
     survey.add_argument("--cluster-tolerance", type=float, default=0.12,
                         help="RMS difference between 16×16 end frames under which two ends are one attractor")
-    survey.add_argument("--out", required=True, help="folder for report.html, report.json and the images")
+    survey.add_argument("--hold", type=positive_int, default=None, metavar="H",
+                        help="PVM: steps each start frame is shown, learning off, before the dream (default 100)")
+    survey.add_argument("--dream", choices=("deep", "full"), default=None,
+                        help="PVM: deep (every layer reads its own prediction; the default) or full (only the frame)")
+    survey.add_argument("--sleep-dreams", type=non_negative_int, default=0, metavar="K",
+                        help="PVM: after the survey, sleep through K dreams (negative learning while a dream is "
+                             "settled), survey again and compare (default 0: no sleep)")
+    survey.add_argument("--out", required=True, help="folder for report.html, report.json and the images (with "
+                        "--sleep-dreams: before/, after/ and comparison.html)")
     survey.set_defaults(run=commands.attractors, assignments=[])
 
     info = sub.add_parser("info", help="versions, OpenGL renderer, torch device, cameras and models found")

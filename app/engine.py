@@ -10,8 +10,7 @@ prediction error. Every controller writes the registry; ``step`` reads it once.
 from __future__ import annotations
 
 import collections
-from dataclasses import dataclass
-
+import time
 import moderngl
 import numpy as np
 import torch
@@ -21,9 +20,10 @@ from app.errors import UserError
 from app.gl.atlas import AtlasLayout
 from app.gl.composite import CompositePass
 from app.gl.mixer import Mixer, RuleSet
-from app.gl.transfer import HostTransfer
+from app.gl.transfer import pick_transfer
 from app.gl.views import Frame
 from app.models.checkpoint import LoadedModel
+from app.models.graphed import GraphedFunction
 from app.models.pvm import PVM
 from app.modes import apply_mode
 from app.pvm_adapter import PVMStack, mixing_passes_through
@@ -32,15 +32,37 @@ from app.sources import Source
 from app.timing import StageTimer
 
 
+PRECISIONS = {"fp32": torch.float32, "fp16": torch.float16, "bf16": torch.bfloat16}
 BLINK_PERIOD, BLINK_LENGTH = 20, 2   # blinks: 2 of every 20 steps see the prediction
 
 
-@dataclass
 class StepRecord:
-    step: int
-    image_change: float      # RMS of P_t − P_{t−1}
-    top_change: float        # RMS of the top layer's S_t − S_{t−1}
-    error: float             # RMS of x_t − P_t
+    """What one step measured: ``image_change`` (RMS of P_t − P_{t−1}), ``top_change`` (RMS of the top
+    layer's S_t − S_{t−1}), ``error`` (RMS of x_t − P_t) and whether every value stayed finite.
+
+    On a GPU the values are computed there and copied back without waiting; reading one waits only
+    for its own step, so a loop that never reads them never stalls on them."""
+
+    def __init__(self, step: int, values: torch.Tensor, ready: torch.cuda.Event | None = None):
+        self.step = step
+        self._values, self._ready, self._floats = values, ready, None
+
+    @property
+    def done(self) -> bool:
+        """Whether the values can be read without waiting."""
+        return self._floats is not None or self._ready is None or self._ready.query()
+
+    def _read(self) -> list[float]:
+        if self._floats is None:
+            if self._ready is not None:
+                self._ready.synchronize()
+            self._floats = self._values.tolist()
+        return self._floats
+
+    image_change = property(lambda self: self._read()[0])
+    top_change = property(lambda self: self._read()[1])
+    error = property(lambda self: self._read()[2])
+    finite = property(lambda self: self._read()[3] > 0)
 
 
 def pick_device(name: str = "auto") -> torch.device:
@@ -60,14 +82,18 @@ def pick_device(name: str = "auto") -> torch.device:
 class Engine:
     def __init__(self, ctx: moderngl.Context, registry: Registry, model: LoadedModel, source: Source,
                  size: int, device: torch.device | str = "cpu", rules: RuleSet | None = None,
-                 seed: int = 0, sync_timing: bool = False, history: int = 600):
+                 seed: int = 0, sync_timing: bool = False, history: int = 600, precision: str = "fp32"):
         torch.set_flush_denormal(True)  # see app.cli.main: worker threads started before this keep denormals
         self.ctx = ctx
         self.registry = registry
         self.size = size
         self.device = torch.device(device)
+        if precision != "fp32" and self.device.type == "cpu":
+            raise UserError(f"--precision {precision} needs a GPU (torch runs on the CPU here); use fp32")
+        self.dtype = PRECISIONS[precision]
         self.rules = rules or RuleSet(ctx, registry)
-        self.transfer = HostTransfer()
+        self.transfer, self.transfer_path = pick_transfer(ctx, self.device)
+        self._unchecked: collections.deque[StepRecord] = collections.deque()
         self.generator = torch.Generator().manual_seed(seed)
         self.timer = StageTimer(sync=self._sync if sync_timing else None)
         self.history: collections.deque[StepRecord] = collections.deque(maxlen=history)
@@ -92,7 +118,7 @@ class Engine:
             if self.size % multiple:
                 raise UserError(f"size {self.size} does not suit model {loaded.name}: it must be a multiple of "
                                 f"{multiple}")
-            stack = loaded.model.to(self.device)
+            stack = loaded.model.to(self.device, self.dtype)
             if self.device.type != "mps":
                 stack = stack.to(memory_format=torch.channels_last)
             loaded.model = stack
@@ -100,8 +126,12 @@ class Engine:
         self.stack = stack
         self.layout = AtlasLayout(stack.layer_shapes(self.size))
         if self.mixer is not None:
+            self._release_textures(*self.mixer.textures)
             self.mixer.release()
         self.mixer = Mixer(self.ctx, self.rules, self.layout)
+        self._graph = None
+        self._input = torch.zeros((self.size, self.size, 4), device=self.device)        # composite → torch
+        self._mixed = torch.zeros((*reversed(self.layout.size), 4), device=self.device)  # mixer → torch
         apply_mode(self.registry, "normal", self.mode_defaults())
         self.registry.set("mode", "normal")
         self._applied_mode = "normal"
@@ -121,14 +151,19 @@ class Engine:
         if size == self.size:
             return
         self.size = size
+        self._release_textures(self.composite.output, self.prediction, self.seen_prediction)
         self.composite.release()
         self.composite = CompositePass(self.ctx, size)
         for tex in (self.prediction, self.seen_prediction):
             tex.release()
         self.prediction, self.seen_prediction = self._image_texture(), self._image_texture()
 
+    def _release_textures(self, *textures: moderngl.Texture) -> None:
+        for tex in textures:
+            self.transfer.forget(tex)
+
     def _image_texture(self) -> moderngl.Texture:
-        tex = self.ctx.texture((self.size, self.size), 3, dtype="f4")
+        tex = self.ctx.texture((self.size, self.size), 4, dtype="f4")     # 4: CUDA maps no RGB textures
         tex.filter = (moderngl.LINEAR, moderngl.LINEAR)
         tex.repeat_x = tex.repeat_y = False
         return tex
@@ -152,14 +187,14 @@ class Engine:
         """Every layer and the prediction to fresh noise."""
         self.states = self.model.noise_states(self.size, self.generator, self.device)
         atlas = self.layout.pack(self.states)
-        for tex in self.mixer.states:
-            self.transfer.upload(tex, atlas)
-        self._last_prediction = torch.rand((self.size, self.size, 3), generator=self.generator)
-        self.transfer.upload(self.prediction, self._last_prediction)
-        self.transfer.upload(self.seen_prediction, self._last_prediction)
+        prediction = torch.rand((self.size, self.size, 3), generator=self.generator).to(self.device)
+        self._last_prediction = prediction
+        self.transfer.upload_many([*((tex, atlas) for tex in self.mixer.states), (self.prediction, prediction),
+                                   (self.seen_prediction, prediction)])
         self._drives = None
         self._previous_top = None
         self.history.clear()
+        self._unchecked.clear()
 
     def load_states(self, states: list[torch.Tensor], prediction: torch.Tensor | None = None) -> None:
         """Put the loop in a given state (e.g. a saved attractor)."""
@@ -171,7 +206,7 @@ class Engine:
         self._previous_top = None
         self.transfer.upload(self.mixer.state, self.layout.pack(self.states))
         if prediction is not None:
-            self._last_prediction = prediction.to("cpu", torch.float32)
+            self._last_prediction = prediction.to(self.device, torch.float32)
             self.transfer.upload(self.prediction, self._last_prediction)
 
     def perturb(self, center: tuple[float, float] = (0.5, 0.5), radius: float = 2.0, strength: float = 0.5,
@@ -185,14 +220,15 @@ class Engine:
             return ((ys[:, None] ** 2 + xs[None, :] ** 2) <= radius ** 2).float()
 
         with torch.inference_mode():
-            prediction = self._last_prediction.clone()
+            prediction = self._last_prediction.to("cpu").clone()
             mask = disc(self.size, self.size)[..., None]
             if kind == "source":
                 if self.source_frame is None or self.kind == "pvm":
                     return
                 image = torch.from_numpy(self.source_frame).float() / 255.0
-                target = self.model.encode(image.permute(2, 0, 1)[None].to(self.device)
+                target = self.model.encode(image.permute(2, 0, 1)[None].to(self.device, self.dtype)
                                            .contiguous(memory_format=torch.channels_last))
+                target = [e.float() for e in target]
                 prediction += strength * mask * (image - prediction)
                 states = [s + strength * disc(*s.shape[-2:]).to(self.device) * (e - s)
                           for s, e in zip(self.states, target)]
@@ -206,11 +242,11 @@ class Engine:
     @property
     def last_prediction(self) -> torch.Tensor:
         """The latest prediction as an (S, S, 3) CPU tensor in [0, 1]."""
-        return self._last_prediction
+        return self._last_prediction.to("cpu")
 
     def snapshot(self) -> tuple[list[torch.Tensor], torch.Tensor]:
         """Copies of every layer's state and of the last prediction, on the CPU."""
-        return [s.detach().to("cpu").clone() for s in self.states], self._last_prediction.clone()
+        return [s.detach().to("cpu").clone() for s in self.states], self.last_prediction.clone()
 
     # ---- the step ------------------------------------------------------------------------
     def advance(self) -> StepRecord:
@@ -221,6 +257,7 @@ class Engine:
 
     def step(self) -> StepRecord:
         t, p = self.timer, self.registry
+        self._reset_if_diverged()
         self._apply_mode()
         with t("source"):
             held = p["freeze"] and self.source_frame is not None      # freeze holds a frame once there is one
@@ -232,44 +269,74 @@ class Engine:
             blinking = p["blink"] and self.step_index % BLINK_PERIOD < BLINK_LENGTH
             self.composite.render(p, self.prediction, self.step_index, dream=1.0 if blinking else None)
         with t("download"):
-            x = self.transfer.download(self.composite.output, self.device)[..., :3]
+            self.transfer.download_many([(self.composite.output, self._input)])
+            x = self._input[..., :3]
             image = x.permute(2, 0, 1).unsqueeze(0).contiguous(memory_format=torch.channels_last)
         with t("drive"), torch.inference_mode():
-            drives = self._drives_for(image)
+            drives, up, down = self._drives_for(image)
             prediction = drives.prediction[0].permute(1, 2, 0).float()
             seen = prediction if drives.seen_prediction is None else drives.seen_prediction[0].permute(1, 2, 0)
         with t("upload"):
-            self.transfer.upload(self.mixer.up, self.layout.pack(drives.up))
-            self.transfer.upload(self.mixer.down, self.layout.pack(drives.down))
-            self.transfer.upload(self.prediction, prediction)
-            self.transfer.upload(self.seen_prediction, seen)
+            self.transfer.upload_many([(self.mixer.up, up), (self.mixer.down, down), (self.prediction, prediction),
+                                       (self.seen_prediction, seen)])
         with t("mix"):
             self.mixer.render(p, self.step_index)
         with t("download"):
-            atlas = self.transfer.download(self.mixer.state, self.device)
-            new_states = self.layout.unpack(atlas)
-        record = self._measure(x, seen, prediction, new_states)
-        if not torch.isfinite(atlas).all() or not torch.isfinite(prediction).all():
-            rule = p["rule"]
-            self.message = (f"the dynamics produced NaN/inf at step {self.step_index} (rule {rule}); the "
-                            f"layers were reset to noise. Lower the gains or turn on squashing")
-            self.reset()
-        else:
-            self._previous_top = self.states[-1]
-            self.states = [s.contiguous(memory_format=torch.channels_last) for s in new_states]
-            self._drives = drives
+            self.transfer.download_many([(self.mixer.state, self._mixed)])
+        with t("drive"), torch.inference_mode():
+            new_states = [s.contiguous(memory_format=torch.channels_last) for s in self.layout.unpack(self._mixed)]
+            record = self._measure(x, seen, prediction, new_states)
+        self._previous_top = self.states[-1]
+        self.states = new_states
+        self._drives = drives
         self.step_index += 1
+        self._reset_if_diverged()
         return record
 
+    def time_model(self, calls: int = 200) -> float:
+        """Milliseconds per call of the model's drives alone, as the step makes them (a CUDA graph where
+        the step uses one), on the current input and state: the time the loop could approach. A PVM
+        takes its steps for real."""
+        image = self._input[..., :3].permute(2, 0, 1).unsqueeze(0).contiguous(memory_format=torch.channels_last)
+        with torch.inference_mode():
+            self._drives_for(image)
+            self._sync()
+            start = time.perf_counter()
+            for _ in range(calls):
+                self._drives_for(image)
+            self._sync()
+        return (time.perf_counter() - start) * 1000.0 / calls
+
+    def _reset_if_diverged(self) -> None:
+        """Reset to noise once a finished step reports NaN/inf (checked without waiting for the GPU)."""
+        while self._unchecked and self._unchecked[0].done:
+            record = self._unchecked.popleft()
+            if not record.finite:
+                self.message = (f"the dynamics produced NaN/inf at step {record.step} (rule {self.registry['rule']}); "
+                                f"the layers were reset to noise. Lower the gains or turn on squashing")
+                self.reset()
+                return
+
     def _drives_for(self, image: torch.Tensor):
+        """The drives, and the bottom-up and top-down ones packed as atlases."""
         p = self.registry
         if self.kind == "pvm":
-            change = self.history[-1].image_change if self.history else None
+            change = self.history[-1].image_change if self.history and p["pvm.sleep"] else None
             self.stack.apply_controls(p, change)
             feed = self._drives is not None and not mixing_passes_through(p, self.n_layers)
-            return self.stack.drives(image, self.states, feed_states=feed)
-        drives = self.stack.drives(image, self.states)
-        return modify_drives(drives, self.states, self._previous_top, p, self.generator)
+            drives = self.stack.drives(image, self.states, feed_states=feed)
+        elif self.device.type == "cuda" and p["inertia"] == 0 and p["latent_noise"] == 0:
+            if self._graph is None:
+                self._graph = GraphedFunction(self._drive_and_pack, [image, *self.states])
+            return self._graph(image, *self.states)
+        else:
+            drives = self.stack.drives(image.to(self.dtype), [s.to(self.dtype) for s in self.states])
+            drives = modify_drives(drives, self.states, self._previous_top, p, self.generator)
+        return drives, self.layout.pack(drives.up), self.layout.pack(drives.down)
+
+    def _drive_and_pack(self, image: torch.Tensor, *states: torch.Tensor):
+        drives = self.stack.drives(image.to(self.dtype), [s.to(self.dtype) for s in states])
+        return drives, self.layout.pack(drives.up), self.layout.pack(drives.down)
 
     def _apply_mode(self) -> None:
         mode = self.registry["mode"]
@@ -278,14 +345,24 @@ class Engine:
             self._applied_mode = mode
 
     def _measure(self, x, seen, prediction, new_states) -> StepRecord:
-        with torch.inference_mode():
-            prediction_cpu = prediction.detach().to("cpu")
-            image_change = (prediction_cpu - self._last_prediction).pow(2).mean().sqrt().item()
-            top_change = (new_states[-1] - self.states[-1]).pow(2).mean().sqrt().item()
-            error = (x - seen).pow(2).mean().sqrt().item()
-        self._last_prediction = prediction_cpu
-        record = StepRecord(self.step_index, image_change, top_change, error)
+        def rms(a: torch.Tensor, b: torch.Tensor) -> torch.Tensor:
+            return (a - b).pow(2).mean().sqrt()
+
+        # NaN anywhere reaches the prediction (decoded from layer 1) or the top layer within a step
+        finite = torch.isfinite(prediction).all() & torch.isfinite(new_states[-1]).all()
+        values = torch.stack([rms(prediction, self._last_prediction), rms(new_states[-1], self.states[-1]),
+                              rms(x, seen), finite.float()])
+        self._last_prediction = prediction.clone()      # a graph's output is overwritten by its next replay
+        if self.device.type == "cuda":
+            host = torch.empty(4, pin_memory=True)
+            host.copy_(values, non_blocking=True)
+            ready = torch.cuda.Event()
+            ready.record()
+            record = StepRecord(self.step_index, host, ready)
+        else:
+            record = StepRecord(self.step_index, values)
         self.history.append(record)
+        self._unchecked.append(record)
         return record
 
     def _sync(self) -> None:
@@ -298,8 +375,9 @@ class Engine:
         a, b, c = self.stack.rows if self.kind == "pvm" else ("state", "bottom-up", "top-down")
         rows = ((a, self.mixer.up, None), (b, self.mixer.down, None), (c, self.mixer.up, self.mixer.down)) \
             if self.kind == "pvm" else ((a, self.mixer.state, None), (b, self.mixer.up, None), (c, self.mixer.down, None))
+        last = self.stack.last if self.kind == "pvm" else None
         return Frame(input=self.composite.output, prediction=self.seen_prediction, rows=rows, layout=self.layout,
-                     stats=self.layer_stats)
+                     stats=self.layer_stats, prediction_t2=None if last is None else last.predicted_frame_t2)
 
     def layer_stats(self) -> list[dict[str, tuple[float, float]]]:
         """Per layer and row of the grid view, the (center, scale) that maps values to display gray."""
@@ -322,6 +400,7 @@ class Engine:
         return out
 
     def release(self) -> None:
+        self.transfer.release()
         self.mixer.release()
         self.composite.release()
         self.prediction.release()

@@ -10,6 +10,9 @@ PVM's own controls (learning, learning rate, context lesions, sleep) come from t
 
 from __future__ import annotations
 
+import collections
+
+import numpy as np
 import torch
 
 from app.models.base import Drives
@@ -49,6 +52,36 @@ class Sleep:
         self.sleeping, self._quiet = False, 0
 
 
+class ErrorCurve:
+    """The frame's mean prediction error per ``every`` steps, against the model's step: the panel's
+    learning curve. Errors add up on the device; one value is read back per point."""
+
+    def __init__(self, every: int = 100, points: int = 5000):
+        self.every = every
+        self.steps: collections.deque[int] = collections.deque(maxlen=points)
+        self.errors: collections.deque[float] = collections.deque(maxlen=points)
+        self._sum: torch.Tensor | None = None
+        self._count = 0
+
+    def add(self, step: int, frame_error: torch.Tensor) -> None:
+        self._sum = frame_error if self._sum is None else self._sum + frame_error
+        self._count += 1
+        if self._count == self.every:
+            self.steps.append(step)
+            self.errors.append(float(self._sum) / self._count)
+            self._sum, self._count = None, 0
+
+    def arrays(self) -> tuple[np.ndarray, np.ndarray]:
+        return np.array(self.steps, np.float64), np.array(self.errors, np.float64)
+
+    def trend(self, points: int) -> np.ndarray:
+        """Per point, the mean of it and the ``points`` − 1 before it (fewer at the start)."""
+        sums = np.concatenate([[0.0], np.cumsum(self.errors)])
+        ends = np.arange(1, len(self.errors) + 1)
+        starts = np.maximum(ends - points, 0)
+        return (sums[ends] - sums[starts]) / (ends - starts)
+
+
 class PVMStack:
     kind = "pvm"
     rows = ROWS
@@ -60,6 +93,7 @@ class PVMStack:
         self.channels = tuple(1 for _ in spec.layer_shapes[1:])
         self.last: StepResult | None = None
         self.sleep = Sleep()
+        self.curve = ErrorCurve()
 
     @property
     def config(self):
@@ -100,6 +134,7 @@ class PVMStack:
         inputs = {l: s[0, 0] for l, s in enumerate(states, 1)} if feed_states else None
         result = self.pvm.step(image[0].float(), layer_inputs=inputs)
         self.last = result
+        self.curve.add(result.step, result.layer_errors[0])
         layers = range(1, self.pvm.spec.n_layers)
         return Drives(up=[_image_to_layer(result.hidden[l - 1]) for l in layers],
                       down=[_image_to_layer(result.next_prediction[l]) for l in layers],

@@ -65,6 +65,6 @@ def build_engine(ctx: moderngl.Context, args, *, realtime: bool, sync_timing: bo
     size = model_size(loaded, args.size, device)
     source = open_source(args.source, size, realtime=realtime)
     engine = Engine(ctx, registry, loaded, source, size, device, rules=rules, seed=args.seed,
-                    sync_timing=sync_timing)
+                    sync_timing=sync_timing, precision=getattr(args, "precision", "fp32"))
     apply_assignments(registry, args.assignments)        # again: the model's defaults came in between
     return engine

@@ -7,6 +7,7 @@ import sys
 import time
 
 import av
+import cv2
 import numpy as np
 import pytest
 
@@ -82,6 +83,8 @@ def test_missing_webcam_falls_back_and_carries_on(tmp_path, model_arg):
     (["--size", "100"], ["multiple of 16"]),
     (["--size", "30"], ["multiple of 4"]),
     (["--steps", "-3"], ["--steps"]),
+    (["--output-size", "1919x1080"], ["--output-size", "even", "1920x1080"]),
+    (["--output-size", "big"], ["--output-size", "WIDTHxHEIGHT"]),
 ])
 def test_bad_input_gives_one_line(tmp_path, model_arg, args, needles):
     result = run_cli("record", "--out", str(tmp_path / "x.mp4"), *model_arg, *args)
@@ -114,6 +117,41 @@ def test_bench_writes_json(tmp_path, model_arg):
     assert data["steps_per_s"] > 0 and data["size"] == 64 and data["device"] == "cpu"
     assert {"source", "drive", "mix", "views", "readback", "encode"} <= set(data["stages_ms"])
     assert "steps/s" in result.stdout
+
+
+def test_record_output_size_scales_the_view_to_fit_with_black_bars(tmp_path, model_arg):
+    common = ["record", "--source", "sample", "--steps", "6", "--size", "64", "--quiet", *model_arg]
+    natural, scaled = tmp_path / "natural.mp4", tmp_path / "scaled.mp4"
+    for out, extra in ((natural, []), (scaled, ["--output-size", "160x128"])):
+        result = run_cli(*common, "--out", str(out), *extra)
+        assert result.returncode == 0, result.stderr
+    natural_frames, scaled_frames = decode(natural), decode(scaled)
+    assert len(natural_frames) == len(scaled_frames) == 6
+    assert scaled_frames[0].shape == (128, 160, 3)
+    for small, big in zip(natural_frames, scaled_frames):
+        assert big[:, :12].max() < 24 and big[:, -12:].max() < 24           # bars left and right
+        # the 64² view drawn twice as large (linear filtering) in the middle
+        upscaled = cv2.resize(small, (128, 128), interpolation=cv2.INTER_LINEAR).astype(float)
+        assert np.abs(big[:, 16:144].astype(float) - upscaled).mean() < 4.0
+
+
+def test_bench_live_paces_the_loop_and_counts_late_ticks_and_drops(tmp_path, model_arg):
+    out = tmp_path / "live.json"
+    result = run_cli("bench", "--live", "--fps", "30", "--seconds", "1", "--warmup", "2", "--size", "64",
+                     "--record", "--output-size", "128x96", "--json", str(out), *model_arg)
+    assert result.returncode == 0, result.stderr
+    data = json.loads(out.read_text())
+    live = data["live"]
+    assert data["output"] == [128, 96] and live["fps"] == 30 and live["ticks"] == 30
+    assert live["frames"] + live["skipped_ticks"] == 30 and 0 <= live["late_ticks"] <= live["frames"]
+    assert live["frames_written"] + live["frames_dropped"] == live["frames"]
+    assert live["seconds"] >= 29 / 30
+    assert {"drive", "views", "readback", "encode"} <= set(data["stages_ms"])
+    assert "late ticks" in result.stdout and "dropped" in result.stdout
+
+
+def test_bench_pacing_options_need_live(model_arg):
+    one_line_error(run_cli("bench", "--fps", "60", *model_arg), "add --live")
 
 
 def test_info_and_params():

@@ -378,6 +378,27 @@ def test_saved_state_resumes_exactly(tmp_path):
         assert torch.equal(a, b)
 
 
+def test_export_keeps_the_weights_in_half_the_size_and_goes_on_learning(tmp_path):
+    from app.models.checkpoint import load, save
+    model, frames = small_trained_model(steps=model_history_plus(3))
+    full = save(model, tmp_path / "full.safetensors", {"description": "test"})
+    shipped = save(model, tmp_path / "shipped.safetensors", {"description": "test"}, export=True)
+    assert shipped.stat().st_size < 0.5 * full.stat().st_size
+    loaded = load(str(shipped)).model
+    assert loaded.steps == model.steps
+    for a, b in zip(model.input_weights(), loaded.input_weights()):
+        assert torch.allclose(a, b, atol=1e-3)
+    model.learning = loaded.learning = False
+    for frame in frames:
+        a, b = model.step(frame), loaded.step(frame)
+        assert torch.allclose(a.predicted_frame, b.predicted_frame, atol=2e-3)
+    loaded.learning = True
+    before = [w.clone() for w in loaded.input_weights()]
+    for frame in frames:
+        loaded.step(frame)
+    assert any(not torch.equal(a, b) for a, b in zip(before, loaded.input_weights()))
+
+
 def model_history_plus(n: int) -> int:
     return PVM(PVMSpec(**TEST_SPECS["one-step"])).history + n
 

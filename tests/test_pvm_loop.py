@@ -1,15 +1,18 @@
 """PVM inside the app's loop: the adapter, the GLSL-mixed deep dream, modes and sleep."""
 
+import numpy as np
 import pytest
 import torch
 
 from app.engine import Engine
 from app.gl.mixer import RuleSet
+from app.gl.output import OffscreenTarget
+from app.gl.views import Views, natural_size
 from app.models.checkpoint import load, save
 from app.models.pvm import PVM
-from app.models.pvm_spec import load_spec
+from app.models.pvm_spec import PVMSpec, load_spec
 from app.params import make_registry
-from app.pvm_adapter import mixing_passes_through
+from app.pvm_adapter import ErrorCurve, mixing_passes_through
 from app.sources import open_source
 
 
@@ -75,3 +78,43 @@ def test_sleep_unlearns_while_the_dream_is_settled(gl, pvm_checkpoint):
     assert not stack.sleeping and stack.pvm.learning_rate is None
     assert stack.sleep.episodes == 1
     assert "sleeps 1" in stack.info()
+
+
+def test_grid_shows_the_two_step_prediction_beside_the_prediction(gl, tmp_path):
+    spec = PVMSpec(layer_shapes=[4, 2, 1], input_block_size=4, hidden_block_size=3, predict_two_steps=True,
+                   initial_learning_rate=0.1, final_learning_rate=0.1, delay_each_layer_learning=0,
+                   enable_lateral_at=0, enable_feedback_at=0)
+    engine = make_engine(gl, save(PVM(spec, seed=0), tmp_path / "two-step.safetensors", {"description": "untrained"}))
+    for _ in range(3):
+        engine.step()
+    frame = engine.frame()
+    assert frame.two_step
+    width, height = natural_size("grid", engine.size, engine.n_layers, two_step=True)
+    target = OffscreenTarget(gl, width, height)
+    target.clear()
+    drawn = Views(gl).render(frame, "grid", target.fbo)
+    pixels = target.read().astype(np.float32)
+    target.release()
+    at = {c.label: c for c in drawn}
+    t2, prediction = at["prediction t+2"], at["prediction"]
+    assert (t2.x, t2.y) == (prediction.x + prediction.w, prediction.y)
+    assert len(drawn) == 3 * (engine.n_layers + 1) + 1                 # one cell in the t+2 column
+    panel = pixels[t2.y:t2.y + t2.h, t2.x:t2.x + t2.w]
+    expected = engine.stack.last.predicted_frame_t2.cpu().numpy() * 255
+    assert panel.std() > 5 and np.abs(panel - expected).max() < 2
+    below = pixels[t2.y + t2.h:, t2.x:t2.x + t2.w]
+    assert below.max() == 0                                            # background under it
+    shown = pixels[prediction.y:prediction.y + prediction.h, prediction.x:prediction.x + prediction.w]
+    assert np.abs(panel - shown).mean() > 1
+
+
+def test_the_learning_curve_averages_the_frame_error_per_window():
+    curve = ErrorCurve(every=4)
+    for step in range(1, 11):
+        curve.add(step, torch.tensor(float(step)))
+    steps, errors = curve.arrays()
+    assert steps.tolist() == [4, 8] and errors.tolist() == [2.5, 6.5]
+    every_step = ErrorCurve(every=1)
+    for step, error in enumerate((1.0, 3.0, 5.0, 7.0)):
+        every_step.add(step, torch.tensor(error))
+    assert every_step.trend(2).tolist() == [1.0, 2.0, 4.0, 6.0]

@@ -4,7 +4,9 @@ An experiment is a config dataclass (with a ``seed`` field and a ``quick(seed)``
 small, fast version) and ``run(config, out, progress)``, which trains, measures, writes its figures
 into ``out`` and returns a result with ``markdown()`` and ``to_dict()``. The command writes those
 beside the figures as ``<name>.md`` and ``<name>.json``, with the run time. Adding an experiment is
-adding a line to ``EXPERIMENTS``.
+adding a line to ``EXPERIMENTS``. Experiments on a trained PVM (``takes_model``) read ``--model`` and
+``--device`` into their config's ``model`` and ``device`` fields, and their ``--seed`` is the seed of
+the held-out clip.
 """
 
 from __future__ import annotations
@@ -15,14 +17,14 @@ import math
 import platform
 import sys
 import time
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from functools import partial
 from pathlib import Path
 from typing import Callable
 
 import torch
 
-from app.analysis import inertia, rae_toy
+from app.analysis import inertia, pvm_dreams, pvm_lesions, rae_toy
 from app.errors import UserError
 
 
@@ -33,6 +35,7 @@ class Experiment:
     help: str
     config: type
     run: Callable
+    takes_model: bool = False
 
 
 EXPERIMENTS = (
@@ -44,6 +47,21 @@ EXPERIMENTS = (
                "the β-VAE with representational inertia on circle-over-Gaussian sequences, γ = 0, 0.5, 1: "
                "next-frame error, dependence on the input, latent sweeps",
                inertia.InertiaConfig, inertia.run),
+    Experiment("pvm-lesions", "PVM context lesions (seed 000)",
+               "a trained PVM on held-out frames with all context, no feedback, no lateral context and neither: "
+               "prediction error of the frame and of every layer",
+               pvm_lesions.LesionsConfig, pvm_lesions.run_lesions, takes_model=True),
+    Experiment("pvm-fill-in", "PVM filling in a blind spot (seed 000)",
+               "a trained PVM on held-out frames with a gray or self-predicted central square: error of the "
+               "predicted next frame against the true one inside and outside the square, intact and lesioned",
+               pvm_lesions.FillInConfig, pvm_lesions.run_fill_in, takes_model=True),
+    Experiment("pvm-static-dream", "PVM deep dream from a static frame (seed 000)",
+               "a trained PVM shown one held-out frame, then deep-dreaming: per-step change and where the dream goes",
+               pvm_dreams.StaticDreamConfig, pvm_dreams.run_static_dream, takes_model=True),
+    Experiment("pvm-replay", "PVM dream replay (seed 000)",
+               "a trained PVM records a pass through a held-out clip, then dreams from a frame of it: correlation "
+               "of every recorded prediction with every dream frame",
+               pvm_dreams.ReplayConfig, pvm_dreams.run_replay, takes_model=True),
 )
 
 
@@ -57,7 +75,14 @@ def register(subparsers, add_common) -> None:
         p = experiments.add_parser(experiment.name, help=experiment.help, description=experiment.help)
         p.add_argument("--out", type=Path, default=None,
                        help=f"folder for the tables and figures (default runs/{experiment.name})")
-        p.add_argument("--seed", type=int, default=0, help="seed of the data, the weights and the noise")
+        if experiment.takes_model:
+            p.add_argument("--model", required=True, help="the trained PVM: a name in models/ or a .safetensors path")
+            p.add_argument("--device", choices=("auto", "cpu", "cuda", "mps"), default="auto",
+                           help="where torch runs: auto takes CUDA, then MPS, else the CPU")
+            p.add_argument("--seed", type=int, default=1, help="seed of the held-out clip (default 1; the sample "
+                           "clip that `hypnagogia train pvm --source sample` reads is seed 0)")
+        else:
+            p.add_argument("--seed", type=int, default=0, help="seed of the data, the weights and the noise")
         p.add_argument("--quick", action="store_true", help="a small version that runs in seconds (for tests)")
         p.add_argument("--quiet", action="store_true", help="no progress bars")
         p.add_argument("--threads", type=int, default=1,
@@ -87,16 +112,29 @@ def _strict_json(value):
     return value
 
 
+def _where(device: torch.device) -> str:
+    if device.type == "cuda":
+        return torch.cuda.get_device_name(device)
+    if device.type == "mps":
+        return "Apple GPU (MPS)"
+    return f"{platform.machine()} CPU, torch threads: {torch.get_num_threads()}"
+
+
 def run_experiment(experiment: Experiment, args: argparse.Namespace) -> int:
     out = _output_folder(args.out or Path("runs") / experiment.name)
     if args.threads < 1:
         raise UserError(f"--threads must be at least 1, got {args.threads}")
     torch.set_num_threads(args.threads)
     config = experiment.config.quick(args.seed) if args.quick else experiment.config(seed=args.seed)
+    device = torch.device("cpu")
+    if experiment.takes_model:
+        from app.engine import pick_device
+        device = pick_device(args.device)
+        config = replace(config, model=args.model, device=str(device))
     start = time.perf_counter()
     result = experiment.run(config, out, progress=not args.quiet)
     seconds = time.perf_counter() - start
-    where = f"{platform.machine()} CPU, torch threads: {torch.get_num_threads()}"
+    where = _where(device)
     table = result.markdown()
     md = out / f"{experiment.name.replace('-', '_')}.md"
     md.write_text(f"# {experiment.title}{' (quick)' if args.quick else ''}\n\n{table}\n"

@@ -87,8 +87,12 @@ def summary(result: SurveyResult) -> dict:
     }
 
 
-def write_report(result: SurveyResult, out: Path, model_name: str, seconds: float) -> Path:
+def write_report(result: SurveyResult, out: Path, model_name: str, seconds: float,
+                 settings: dict | None = None, links: dict[str, str] | None = None) -> Path:
+    """``settings``: how the dreams ran beyond the survey's config (shown and kept in the JSON);
+    ``links``: label → address of related pages, shown under the title."""
     out = Path(out)
+    settings = settings or {}
     (out / "img").mkdir(parents=True, exist_ok=True)
     figures = _figures(result, out)
     facts = summary(result)
@@ -106,7 +110,8 @@ def write_report(result: SurveyResult, out: Path, model_name: str, seconds: floa
                                                             "seed": result.config.seed,
                                                             "tolerance": result.config.detector.tolerance,
                                                             "patience": result.config.detector.patience,
-                                                            "cluster_tolerance": result.config.cluster_tolerance}},
+                                                            "cluster_tolerance": result.config.cluster_tolerance}
+                                                 | settings},
                                                 indent=2) + "\n")
     cards = []
     for k, a in enumerate(result.attractors):
@@ -128,17 +133,21 @@ def write_report(result: SurveyResult, out: Path, model_name: str, seconds: floa
                    f"<td>{'' if s['since'] is None else s['since']}</td><td>{s['period'] or ''}</td>"
                    f"<td>{'' if s['attractor'] is None else s['attractor'] + 1}</td></tr>" for i, s in enumerate(starts))
     figure_html = "".join(f'<img src="{f}" alt="{name}">' for name, f in figures.items())
+    link_html = " · ".join(f'<a href="{html.escape(href)}">{html.escape(label)}</a>'
+                           for label, href in (links or {}).items())
+    setting_rows = "".join(f"<tr><td>{html.escape(str(k))}</td><td>{html.escape(str(v))}</td></tr>"
+                           for k, v in settings.items())
     page = f"""<!doctype html><html><head><meta charset="utf-8"><title>Basin survey: {html.escape(model_name)}</title>
 <style>body{{font-family:sans-serif;margin:24px;background:#15151a;color:#ddd}} h1,h2{{font-weight:500}}
 .card{{display:inline-block;vertical-align:top;margin:8px;padding:8px;background:#23232b;border-radius:6px;width:{2 * THUMB + 20}px}}
 .members img{{margin:1px}} .figs img{{margin:6px;background:white}} table{{border-collapse:collapse;font-size:12px}}
-td,th{{padding:2px 8px;border-bottom:1px solid #333}} .facts td{{font-size:14px}}</style></head><body>
-<h1>Basin survey — {html.escape(model_name)}</h1>
+td,th{{padding:2px 8px;border-bottom:1px solid #333}} .facts td{{font-size:14px}} a{{color:#8cf}}</style></head><body>
+<h1>Basin survey — {html.escape(model_name)}</h1>{f'<p>{link_html}</p>' if link_html else ''}
 <table class="facts"><tr><td>starts × steps</td><td>{facts['starts']} × {facts['steps']} at {facts['size']}px</td></tr>
 <tr><td>distinct attractors</td><td>{facts['distinct_attractors']}</td></tr>
 <tr><td>fixed points / cycles / wandering</td><td>{facts['fixed_points']} / {facts['cycles']} / {facts['wandering']}</td></tr>
 <tr><td>periods</td><td>{', '.join(f'{p}: {c}' for p, c in facts['periods'].items()) or '—'}</td></tr>
-<tr><td>time</td><td>{facts['seconds']} s</td></tr></table>
+{setting_rows}<tr><td>time</td><td>{facts['seconds']} s</td></tr></table>
 <h2>Attractors and their basins</h2><div>{''.join(cards) or '<p>No dream settled.</p>'}</div>
 <h2>Figures</h2><div class="figs">{figure_html}</div>
 <h2>Still wandering after {facts['steps']} steps ({len(wandering)})</h2><div>{wander_html or '—'}</div>

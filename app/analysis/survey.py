@@ -150,19 +150,27 @@ def run_survey(model: LayerStack, config: SurveyConfig, progress: bool = True) -
                 changes[chunk, t] = (new_prediction - prediction).pow(2).mean(dim=(1, 2, 3)).sqrt().numpy()
                 prediction = new_prediction
                 chunk_verdicts = detector.update(t, _signatures(prediction, states[-1]))
-                recent = (recent + [F.adaptive_avg_pool2d(prediction, CLUSTER_SIDE).flatten(1).numpy()])[
-                    -config.detector.max_period:]
+                recent = (recent + [pooled(prediction)])[-config.detector.max_period:]
                 bar.update(len(chunk))
             for j, i in enumerate(chunk):
                 verdicts[i] = chunk_verdicts[j]
-                v = chunk_verdicts[j]
-                # a cycle is represented by the mean over one period, so its phase does not matter
-                span = v.period if v.kind == CYCLE else 1
-                end_signatures[i] = np.mean([r[j] for r in recent[-span:]], axis=0)
+                end_signatures[i] = end_signature(chunk_verdicts[j], [r[j] for r in recent])
             end_frames[chunk] = prediction.permute(0, 2, 3, 1).numpy()
     bar.close()
     attractors, basins = cluster(verdicts, end_signatures, config.cluster_tolerance)
     return SurveyResult(config, starts, verdicts, end_frames, start_frames, changes, attractors, basins)
+
+
+def pooled(prediction: torch.Tensor) -> np.ndarray:
+    """(B, 3, S, S) predictions as (B, 3·16·16) vectors: what clustering compares."""
+    return F.adaptive_avg_pool2d(prediction, CLUSTER_SIDE).flatten(1).numpy()
+
+
+def end_signature(verdict: Verdict, recent: list[np.ndarray]) -> np.ndarray:
+    """One dream's end state for clustering from its recent pooled frames, oldest first: the last
+    frame, or for a cycle the mean over one period, so that its phase does not matter."""
+    span = verdict.period if verdict.kind == CYCLE else 1
+    return np.mean(recent[-span:], axis=0)
 
 
 def cluster(verdicts: list[Verdict], signatures: list[np.ndarray], tolerance: float) -> tuple[list[dict], list[Basin]]:

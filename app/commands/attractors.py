@@ -1,4 +1,5 @@
-"""``hypnagogia attractors``: a basin survey of a model's dreams, written as an HTML report."""
+"""``hypnagogia attractors``: a basin survey of a model's dreams, written as an HTML report; for a PVM
+also before and after sleep."""
 
 from __future__ import annotations
 
@@ -10,25 +11,79 @@ import torch
 from app.analysis.attractors import DetectorConfig
 from app.analysis.report import summary, write_report
 from app.analysis.survey import SurveyConfig, run_survey
-from app.session import load_model
+from app.errors import UserError
+from app.session import load_model, model_size
+
+DEFAULT_HOLD = 100
 
 
 def attractors(args) -> int:
     loaded = load_model(args.model, torch.device("cpu"))
+    if loaded.model.kind == "pvm":
+        return _survey_pvm(loaded, args)
+    pvm_only = [flag for flag, given in (("--sleep-dreams", args.sleep_dreams), ("--hold", args.hold is not None),
+                                         ("--dream", args.dream is not None)) if given]
+    if pvm_only:
+        raise UserError(f"{pvm_only[0]} is for PVM models; {loaded.name} is an autoencoder (drop {pvm_only[0]})")
     model = loaded.model
-    if args.size % model.size_multiple:
-        from app.errors import UserError
-        raise UserError(f"--size {args.size} does not suit {loaded.name}: use a multiple of {model.size_multiple}")
-    config = SurveyConfig(starts=args.starts, steps=args.steps, size=args.size, source=args.source, seed=args.seed,
-                          cluster_tolerance=args.cluster_tolerance,
-                          detector=DetectorConfig(tolerance=args.tolerance, patience=args.patience))
+    size = args.size or SurveyConfig.size
+    if size % model.size_multiple:
+        raise UserError(f"--size {size} does not suit {loaded.name}: use a multiple of {model.size_multiple}")
+    config = _survey_config(args, size)
     start = time.perf_counter()
     result = run_survey(model, config)
     seconds = time.perf_counter() - start
     path = write_report(result, Path(args.out), loaded.name, seconds)
+    _print_summary(result, seconds)
+    print(f"report: {path}")
+    return 0
+
+
+def _survey_config(args, size: int) -> SurveyConfig:
+    return SurveyConfig(starts=args.starts, steps=args.steps, size=size, source=args.source, seed=args.seed,
+                        cluster_tolerance=args.cluster_tolerance,
+                        detector=DetectorConfig(tolerance=args.tolerance, patience=args.patience))
+
+
+def _print_summary(result, seconds: float, label: str = "") -> None:
     facts = summary(result)
-    print(f"{facts['starts']} starts × {facts['steps']} steps in {seconds:.0f} s: {facts['distinct_attractors']} "
-          f"distinct attractors ({facts['fixed_points']} fixed points, {facts['cycles']} cycles, "
-          f"{facts['wandering']} still wandering)")
+    print(f"{label}{facts['starts']} starts × {facts['steps']} steps in {seconds:.0f} s: "
+          f"{facts['distinct_attractors']} distinct attractors ({facts['fixed_points']} fixed points, "
+          f"{facts['cycles']} cycles, {facts['wandering']} still wandering)")
+
+
+def _survey_pvm(loaded, args) -> int:
+    from app.analysis.pvm_survey import PVMSurveyConfig, SleepConfig, survey_before_after, survey_pvm
+    from app.analysis.sleep_comparison import write_comparison
+
+    # one step is many small matrix products: a second thread only waits on a busy CPU
+    torch.set_num_threads(1)
+    pvm = loaded.model
+    config = PVMSurveyConfig(_survey_config(args, model_size(loaded, args.size, torch.device("cpu"))),
+                             hold=args.hold or DEFAULT_HOLD, dream=args.dream or "deep",
+                             sleep=SleepConfig(dreams=args.sleep_dreams))
+    out = Path(args.out)
+    settings = {"dream": f"{config.dream} dream", "hold": config.hold}
+    if not config.sleep.dreams:
+        start = time.perf_counter()
+        result = survey_pvm(pvm, config)
+        seconds = time.perf_counter() - start
+        path = write_report(result, out, loaded.name, seconds, settings)
+        _print_summary(result, seconds)
+        print(f"report: {path}")
+        return 0
+    result = survey_before_after(pvm, config)
+    comparison = {"before and after sleep": "../comparison.html"}
+    write_report(result.before, out / "before", f"{loaded.name}, before sleep", result.seconds["before"], settings,
+                 comparison | {"after sleep": "../after/report.html"})
+    write_report(result.after, out / "after", f"{loaded.name}, after sleep", result.seconds["after"],
+                 settings | {"slept": f"{config.sleep.dreams} dreams"},
+                 comparison | {"before sleep": "../before/report.html"})
+    path = write_comparison(result, config, out, loaded.name)
+    _print_summary(result.before, result.seconds["before"], "before sleep: ")
+    record = result.sleep
+    print(f"sleep: {config.sleep.dreams} dreams in {record.seconds:.0f} s, {sum(record.episodes)} episodes, "
+          f"{int(record.asleep.sum())} steps asleep")
+    _print_summary(result.after, result.seconds["after"], "after sleep: ")
     print(f"report: {path}")
     return 0

@@ -11,6 +11,7 @@ import torch
 from app.engine import pick_device
 from app.errors import UserError
 from app.gl.mixer import declare_rule_params
+from app.gl.transfer import pick_transfer
 from app.models.checkpoint import model_cards
 from app.params import make_registry
 from app.sources.webcam import find_cameras
@@ -33,18 +34,21 @@ def info(args) -> int:
     for package in PACKAGES:
         print(f"  {package:<14} {_version(package)}")
     try:
-        ctx = headless_context()
-        print(f"OpenGL (headless EGL): {describe(ctx)}")
-        ctx.release()
-    except UserError as e:
-        print(f"OpenGL (headless EGL): unavailable — {e}")
-    try:
         device = pick_device(args.device)
         detail = torch.cuda.get_device_name(device) if device.type == "cuda" else f"{torch.get_num_threads()} threads"
         print(f"torch device: {device} ({detail})")
     except UserError as e:
+        device = torch.device("cpu")
         print(f"torch device: {e}")
-    print("transfer: host copies (tensor ↔ texture through CPU memory)")
+    try:
+        ctx = headless_context()
+        print(f"OpenGL (headless EGL): {describe(ctx)}")
+        transfer, why = pick_transfer(ctx, device)
+        transfer.release()
+        print(f"tensor ↔ texture: {why}")
+        ctx.release()
+    except UserError as e:
+        print(f"OpenGL (headless EGL): unavailable — {e}")
     found = find_cameras()
     print("cameras: " + (", ".join(found) if found else "none found (the live window falls back to the sample clip)"))
     cards = model_cards()

@@ -2,53 +2,85 @@
 
 from __future__ import annotations
 
+import contextlib
+import signal
 import sys
+import threading
+import time
 
 from tqdm import tqdm
 
 from app.gl.context import headless_context
-from app.gl.output import OffscreenTarget
+from app.gl.output import OffscreenTarget, parse_output_size
+from app.gl.readback import PixelReadback
 from app.gl.views import Views, natural_size
 from app.io.recorder import VideoRecorder
 from app.session import build_engine
 
 
+@contextlib.contextmanager
+def stop_requested_by_ctrl_c():
+    """An event that Ctrl-C sets instead of raising, so the loop ends between steps and every frame
+    in flight reaches the file; a second Ctrl-C interrupts at once."""
+    stop = threading.Event()
+
+    def request_stop(signum, frame):
+        stop.set()
+        signal.signal(signal.SIGINT, signal.default_int_handler)
+
+    previous = signal.signal(signal.SIGINT, request_stop)
+    try:
+        yield stop
+    finally:
+        signal.signal(signal.SIGINT, previous)
+
+
 def record(args) -> int:
+    output_size = parse_output_size(args.output_size) if args.output_size else None
     ctx = headless_context()
     engine = build_engine(ctx, args, realtime=False)
     registry = engine.registry
     view = registry["view"]
-    width, height = natural_size(view, engine.size, engine.n_layers)
+    width, height = output_size or natural_size(view, engine.size, engine.n_layers, engine.frame().two_step)
     target = OffscreenTarget(ctx, width, height)
+    readback = PixelReadback(ctx, width, height)
     views = Views(ctx)
     last_message = engine.message
     recorder = VideoRecorder(args.out, width, height, fps=args.fps)
     bar = tqdm(total=args.steps, unit="step", disable=args.quiet, desc=f"recording {args.out}")
     if args.hold:
         registry.set("dream", 0.0)
+    start = time.perf_counter()
     try:
-        for i in range(args.steps):
-            if args.hold and i == 1:
-                registry.set("freeze", True)       # keep the first frame: its motion memory fades
-            if args.hold and i == args.hold:
-                registry.set("dream", 1.0)
-            engine.advance()
-            views.render(engine.frame(), view, target.fbo, registry["error_gain"])
-            recorder.write(target.read())
-            bar.update()
-            for message in (engine.message, engine.source.message):
-                if message and message != last_message:
-                    tqdm.write(message, file=sys.stderr)
-                    last_message = message
-    except KeyboardInterrupt:
-        bar.close()
-        recorder.close()
-        print(f"interrupted: {recorder.path} holds the {recorder.frames_written} frames written so far",
-              file=sys.stderr)
-        return 130
+        with stop_requested_by_ctrl_c() as stop:
+            for i in range(args.steps):
+                if stop.is_set():
+                    break
+                if args.hold and i == 1:
+                    registry.set("freeze", True)       # keep the first frame: its motion memory fades
+                if args.hold and i == args.hold:
+                    registry.set("dream", 1.0)
+                engine.advance()
+                views.render(engine.frame(), view, target.fbo, registry["error_gain"])
+                pixels = readback.submit(target)
+                if pixels is not None:
+                    recorder.write(pixels)
+                bar.update()
+                for message in (engine.message, engine.source.message):
+                    if message and message != last_message:
+                        tqdm.write(message, file=sys.stderr)
+                        last_message = message
+            for pixels in readback.drain():
+                recorder.write(pixels)
     finally:
         bar.close()
         recorder.close()
         engine.release()
-    print(f"wrote {recorder.frames_written} frames ({width}×{height}) to {recorder.path}")
+    if stop.is_set():
+        print(f"interrupted: {recorder.path} holds the {recorder.frames_written} frames written so far",
+              file=sys.stderr)
+        return 130
+    seconds = time.perf_counter() - start
+    print(f"wrote {recorder.frames_written} frames ({width}×{height}) to {recorder.path} in {seconds:.1f} s "
+          f"({recorder.frames_written / seconds:.1f} frames/s)")
     return 0

@@ -118,6 +118,10 @@ class Mixer:
     def state(self) -> moderngl.Texture:
         return self.states[self.current]
 
+    @property
+    def textures(self) -> tuple[moderngl.Texture, ...]:
+        return (*self.states, self.up, self.down)
+
     def render(self, registry: Registry, step_index: int) -> None:
         """state ← rule(state, up, down) for every layer, one draw call."""
         name = registry["rule"]

@@ -165,8 +165,17 @@ def program_from_file(ctx: moderngl.Context, path: Path, prelude: str = "") -> t
     return compile_program(ctx, source, prelude), source
 
 
+_UNSET = object()
+
+
 def set_uniform(program: moderngl.Program, name: str, value) -> None:
-    """Set a uniform when the compiled program still uses it (unused ones are optimised away)."""
+    """Set a uniform when the compiled program still uses it (unused ones are optimised away) and
+    its value changed: most stay the same from step to step, and each set is a GL call."""
+    if program.extra is None:
+        program.extra = {}
+    if program.extra.get(name, _UNSET) == value:
+        return
+    program.extra[name] = list(value) if isinstance(value, list) else value
     if name not in program:
         return
     u = program[name]
@@ -178,7 +187,8 @@ def set_uniform(program: moderngl.Program, name: str, value) -> None:
         if isinstance(values[0], (tuple, list)):
             u.value = [tuple(v) for v in values]
         else:
-            u.value = [float(v) if isinstance(u.value[0], float) else int(v) for v in values]
+            kind = float if u.fmt.endswith("f") else int      # fmt, not value: reading a uniform is a GL round trip
+            u.value = [kind(v) for v in values]
     elif isinstance(value, bool):
         u.value = int(value)
     else:

@@ -1,7 +1,10 @@
-"""Moving tensors to textures and back. Every tensor↔texture copy in the app goes through here,
-so a zero-copy path can replace the host copies in one place."""
+"""Moving tensors to textures and back. Every tensor↔texture copy in the app goes through a transfer:
+``HostTransfer`` here (any torch device, any GL driver) or ``app.gl.interop.CudaGLTransfer`` (CUDA
+tensors, no host round trip); ``pick_transfer`` chooses at start."""
 
 from __future__ import annotations
+
+import os
 
 import moderngl
 import numpy as np
@@ -11,15 +14,42 @@ import torch
 class HostTransfer:
     """Copies through host memory: works with any torch device and any GL driver."""
 
-    name = "host"
+    name = "host copies"
 
     def upload(self, texture: moderngl.Texture, tensor: torch.Tensor) -> None:
-        """Write a (H, W, components) float tensor into a float texture of that size."""
-        array = tensor.detach().to("cpu", torch.float32).contiguous().numpy()
-        texture.write(array)
+        """Write an (H, W, C) float tensor into a float texture of that size (C ≤ its components)."""
+        array = tensor.detach().to("cpu", torch.float32)
+        if array.shape[-1] < texture.components:
+            array = torch.cat([array, array.new_zeros((*array.shape[:-1], texture.components - array.shape[-1]))], -1)
+        texture.write(array.contiguous().numpy())
 
     def download(self, texture: moderngl.Texture, device: torch.device | str = "cpu") -> torch.Tensor:
         """Read a float texture as a (H, W, components) float32 tensor on ``device``."""
         width, height = texture.size
         array = np.frombuffer(texture.read(), dtype=np.float32).reshape(height, width, texture.components)
         return torch.from_numpy(array.copy()).to(device)
+
+    def upload_many(self, pairs: list[tuple[moderngl.Texture, torch.Tensor]]) -> None:
+        for texture, tensor in pairs:
+            self.upload(texture, tensor)
+
+    def download_many(self, pairs: list[tuple[moderngl.Texture, torch.Tensor]]) -> None:
+        for texture, out in pairs:
+            out.copy_(self.download(texture, out.device))
+
+    def forget(self, texture: moderngl.Texture) -> None:
+        pass
+
+    def release(self) -> None:
+        pass
+
+
+def pick_transfer(ctx: moderngl.Context, device: torch.device) -> tuple[object, str]:
+    """The fastest transfer that works here, and a line saying which and why. The environment
+    variable HYPNAGOGIA_TRANSFER=host forces host copies (to compare, or to get round a driver)."""
+    from app.gl.interop import try_interop
+
+    if os.environ.get("HYPNAGOGIA_TRANSFER", "auto") == "host":
+        return HostTransfer(), "host copies (HYPNAGOGIA_TRANSFER=host)"
+    transfer, why = try_interop(ctx, device)
+    return (transfer or HostTransfer()), why

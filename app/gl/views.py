@@ -1,7 +1,8 @@
 """What the output shows: the prediction alone, input | prediction | error, or a debug grid of
 every layer (columns: image, then layers 1 … L; rows: prediction / input / error for the image,
 and the model's three rows per layer — state / bottom-up / top-down for the autoencoder,
-signal / prediction / error for PVM)."""
+signal / prediction / error for PVM). A PVM that predicts two steps ahead adds a column after the
+image's with its prediction of the frame after next beside the prediction."""
 
 from __future__ import annotations
 
@@ -10,13 +11,16 @@ from dataclasses import dataclass
 from typing import Callable
 
 import moderngl
+import torch
 
 from app import SHADER_DIR
 from app.gl.atlas import AtlasLayout
 from app.gl.shaders import program_from_file, set_uniform
+from app.gl.transfer import HostTransfer
 
 VIEWS = ("main", "compare", "grid")
 IMAGE_ROWS = ("prediction", "input", "error")
+T2 = "prediction t+2"
 
 
 @dataclass
@@ -38,26 +42,31 @@ class Frame:
     rows: tuple[tuple[str, moderngl.Texture, moderngl.Texture | None], ...]
     layout: AtlasLayout
     stats: Callable[[], list[dict[str, tuple[float, float]]]]   # per layer: row name → (center, scale)
+    prediction_t2: torch.Tensor | None = None   # (S, S, 3): the frame after next, from a two-step PVM
 
     @property
     def row_names(self) -> tuple[str, ...]:
         return tuple(name for name, _, _ in self.rows)
 
+    @property
+    def two_step(self) -> bool:
+        return self.prediction_t2 is not None
 
-def grid_shape(view: str, n_layers: int) -> tuple[int, int]:
+
+def grid_shape(view: str, n_layers: int, two_step: bool = False) -> tuple[int, int]:
     """(columns, rows) of square cells."""
-    return {"main": (1, 1), "compare": (3, 1), "grid": (n_layers + 1, 3)}[view]
+    return {"main": (1, 1), "compare": (3, 1), "grid": (n_layers + 1 + two_step, 3)}[view]
 
 
-def natural_size(view: str, size: int, n_layers: int) -> tuple[int, int]:
-    cols, rows = grid_shape(view, n_layers)
+def natural_size(view: str, size: int, n_layers: int, two_step: bool = False) -> tuple[int, int]:
+    cols, rows = grid_shape(view, n_layers, two_step)
     return cols * size, rows * size
 
 
 def cells(view: str, n_layers: int, width: int, height: int,
-          row_names: tuple[str, ...] = ("state", "bottom-up", "top-down")) -> list[Cell]:
-    """The view's cells fitted (letterboxed) into width × height."""
-    cols, rows = grid_shape(view, n_layers)
+          row_names: tuple[str, ...] = ("state", "bottom-up", "top-down"), two_step: bool = False) -> list[Cell]:
+    """The view's cells fitted (letterboxed) into width × height; the t+2 column has one cell."""
+    cols, rows = grid_shape(view, n_layers, two_step)
     side = max(1, min(width // cols, height // rows))
     x0, y0 = (width - cols * side) // 2, (height - rows * side) // 2
     if view == "main":
@@ -65,9 +74,11 @@ def cells(view: str, n_layers: int, width: int, height: int,
     elif view == "compare":
         labels = [["input", "prediction", "error"]]
     else:
-        labels = [[IMAGE_ROWS[r]] + [f"layer {l} {row_names[r]}" for l in range(1, n_layers + 1)]
+        image = [[T2], [None], [None]] if two_step else [[], [], []]
+        labels = [[IMAGE_ROWS[r]] + image[r] + [f"layer {l} {row_names[r]}" for l in range(1, n_layers + 1)]
                   for r in range(rows)]
-    return [Cell(labels[r][c], x0 + c * side, y0 + r * side, side, side) for r in range(rows) for c in range(cols)]
+    return [Cell(labels[r][c], x0 + c * side, y0 + r * side, side, side)
+            for r in range(rows) for c in range(cols) if labels[r][c] is not None]
 
 
 class Views:
@@ -77,6 +88,8 @@ class Views:
         self.channel_program, _ = program_from_file(ctx, SHADER_DIR / "views" / "channels.glsl")
         self.image_vao = ctx.vertex_array(self.image_program, [])
         self.channel_vao = ctx.vertex_array(self.channel_program, [])
+        self.transfer = HostTransfer()
+        self.t2_texture: moderngl.Texture | None = None
 
     def render(self, frame: Frame, view: str, target: moderngl.Framebuffer, error_gain: float = 4.0,
                region: tuple[int, int, int, int] | None = None,
@@ -86,7 +99,7 @@ class Views:
         target.use()
         fw, fh = canvas or target.size
         rx, ry, rw, rh = region or (0, 0, fw, fh)
-        layout_cells = cells(view, len(frame.layout.bands), rw, rh, frame.row_names)
+        layout_cells = cells(view, len(frame.layout.bands), rw, rh, frame.row_names, frame.two_step)
         stats = frame.stats() if view == "grid" else None
         for cell in layout_cells:
             cell.x += rx
@@ -97,9 +110,10 @@ class Views:
         return layout_cells
 
     def _draw_cell(self, frame: Frame, label: str, error_gain: float, stats) -> None:
-        if label in ("input", "prediction", "error"):
+        if label in ("input", "prediction", "error", T2):
             p = self.image_program
-            a = frame.prediction if label == "prediction" else frame.input
+            a = self._t2(frame.prediction_t2) if label == T2 else \
+                frame.prediction if label == "prediction" else frame.input
             a.use(0)
             frame.prediction.use(1)
             set_uniform(p, "a_tex", 0)
@@ -129,3 +143,14 @@ class Views:
         set_uniform(p, "center", center)
         set_uniform(p, "scale", scale)
         self.channel_vao.render(moderngl.TRIANGLES, vertices=3)
+
+    def _t2(self, image: torch.Tensor) -> moderngl.Texture:
+        """The t+2 prediction in a texture of its size."""
+        height, width = image.shape[:2]
+        if self.t2_texture is None or self.t2_texture.size != (width, height):
+            if self.t2_texture is not None:
+                self.t2_texture.release()
+            self.t2_texture = self.ctx.texture((width, height), 3, dtype="f4")
+            self.t2_texture.filter = (moderngl.LINEAR, moderngl.LINEAR)
+        self.transfer.upload(self.t2_texture, image)
+        return self.t2_texture

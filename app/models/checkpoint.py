@@ -46,13 +46,18 @@ def architecture_of(model: LayerStack) -> dict:
     return {"kind": model.kind, "config": model.config.to_dict()}
 
 
-def save(model: LayerStack, path: Path | str, card: dict | None = None) -> Path:
-    """Write ``path`` (.safetensors) and its card beside it (.json)."""
+def save(model: LayerStack, path: Path | str, card: dict | None = None, export: bool = False) -> Path:
+    """Write ``path`` (.safetensors) and its card beside it (.json). ``export``: the model's compact
+    form for shipping where it has one (a PVM's ``export_state``), else its full state in float32."""
     path = Path(path).with_suffix(".safetensors")
     path.parent.mkdir(parents=True, exist_ok=True)
+    exported = export and hasattr(model, "export_state")
     card = {"name": path.stem, **(card or {}), "architecture": architecture_of(model)}
-    tensors = {k: v.detach().to("cpu", torch.float32 if v.is_floating_point() else v.dtype).contiguous()
-               for k, v in model.state_dict().items()}
+    if exported:
+        card["exported"] = True
+    state = model.export_state() if exported else model.state_dict()
+    tensors = {k: v.detach().to("cpu", v.dtype if exported or not v.is_floating_point() else torch.float32)
+               .contiguous() for k, v in state.items()}
     save_file(tensors, str(path), metadata={"card": json.dumps(card)})
     path.with_suffix(".json").write_text(json.dumps(card, indent=2) + "\n")
     return path
@@ -115,7 +120,8 @@ def load(name_or_path: str, device: torch.device | str = "cpu", model_dir: Path 
 
 
 def _check_shapes(path: Path, card: dict, model: LayerStack, weights: dict) -> None:
-    expected = {k: tuple(v.shape) for k, v in model.state_dict().items()}
+    state = model.export_state() if card.get("exported") and hasattr(model, "export_state") else model.state_dict()
+    expected = {k: tuple(v.shape) for k, v in state.items()}
     found = {k: tuple(v.shape) for k, v in weights.items()}
     described = _describe(card)
     missing = sorted(set(expected) - set(found))

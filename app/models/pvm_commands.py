@@ -9,6 +9,7 @@ from app import MODEL_DIR, ROOT
 
 def register(subparsers, add_common) -> None:
     from app.cli import positive_int
+    from app.train.commands import positive_float
 
     pvm = _train_kinds(subparsers).add_parser(
         "pvm", help="train a Predictive Vision Model online on a video and export it to models/NAME",
@@ -18,6 +19,8 @@ def register(subparsers, add_common) -> None:
     pvm.add_argument("--source", default="sample", help="sample (the bundled clip), webcam, webcam:N, or a "
                      "video path (default sample)")
     pvm.add_argument("--steps", type=positive_int, default=10000, help="steps to run now (default 10000)")
+    pvm.add_argument("--minutes", type=positive_float, default=None, metavar="M",
+                     help="stop after M minutes of training even if --steps are not done (then export)")
     pvm.add_argument("--name", default=None, help="model name: exports models/NAME.safetensors + .json, "
                      "snapshots go to runs/NAME/ (default: the spec's name)")
     pvm.add_argument("--resume", default=None, metavar="CKPT", help="continue from runs/NAME/state.safetensors "

@@ -8,6 +8,7 @@ the end exports ``models/NAME.safetensors`` with a card: spec, data, steps, fina
 
 from __future__ import annotations
 
+import itertools
 import json
 import re
 import shlex
@@ -26,6 +27,7 @@ from app.models.pvm import PVM
 from app.models.pvm_spec import load_spec
 
 LOG_EVERY = 100                 # steps per point of the error curve
+PRELOAD_BYTES = 1 << 30         # a video file up to this size as float frames is held on the device
 WAIT_FOR_FRAME_S = 0.002
 NAME = re.compile(r"[A-Za-z0-9][A-Za-z0-9._-]*")
 
@@ -43,15 +45,21 @@ def train_pvm(args) -> int:
     source = open_source(args.source, model.spec.frame_size, realtime=False)
     if source.message:
         print(source.message, file=sys.stderr)
+    next_frame = _frame_feed(source, model.spec.frame_size, device)
     card = {"description": f"PVM ({spec_name}) trained online on {source.name}", "spec": spec_name,
             "data": f"{args.source} ({source.name}), {model.spec.frame_size}² frames",
             "command": shlex.join(_command(args))}
     start, first = time.perf_counter(), model.steps
     bar = tqdm(total=args.steps, unit="step", desc=f"train {name}")
+
+    def out_of_time() -> bool:
+        return args.minutes is not None and model.steps % LOG_EVERY == 0 and \
+            time.perf_counter() - start > 60 * args.minutes
+
     window, counted = torch.zeros(model.spec.n_layers, device=device), 0
     try:
         for i in range(1, args.steps + 1):
-            window += model.step(_next_frame(source, device)).layer_errors
+            window += model.step(next_frame()).layer_errors
             counted += 1
             if model.steps % LOG_EVERY == 0:
                 errors = (window / counted).tolist()
@@ -62,6 +70,8 @@ def train_pvm(args) -> int:
             bar.update()
             if i % args.snapshot_every == 0:
                 _snapshot(model, curve, run_dir, card)
+            if out_of_time():
+                break
     except KeyboardInterrupt:
         bar.close()
         _snapshot(model, curve, run_dir, card)
@@ -76,7 +86,7 @@ def train_pvm(args) -> int:
         curve.append([model.steps, *(window / counted).tolist()])
     card.update(_summary(model, curve, device, seconds, model.steps - first))
     _snapshot(model, curve, run_dir, card)
-    path = checkpoint.save(model, Path(args.models_dir) / name, card)
+    path = checkpoint.save(model, Path(args.models_dir) / name, card, export=True)
     print(f"{name}: {model.steps} steps, frame error {card['final_error'][0]:.4f}, "
           f"{card['steps_per_s']:.0f} steps/s; wrote {path}, {path.with_suffix('.json')} and {run_dir}/")
     return 0
@@ -98,12 +108,28 @@ def _start(args, device: torch.device) -> tuple[PVM, list, str]:
     return loaded.model, [row for row in curve if row[0] <= loaded.model.steps], loaded.card.get("spec", loaded.name)
 
 
-def _next_frame(source, device: torch.device) -> torch.Tensor:
-    """The next frame as (3, S, S) floats in [0, 1]; a webcam is waited for, never repeated."""
-    frame = source.read()
-    while frame is None:
-        time.sleep(WAIT_FOR_FRAME_S)
+def _frame_feed(source, size: int, device: torch.device):
+    """A function returning the next frame as (3, S, S) floats in [0, 1]. A video file that fits in
+    PRELOAD_BYTES is decoded once and cycled on the device, so a step never waits for decoding or a
+    host-to-device copy (on a GPU that wait, not the model, would set the pace); a webcam is waited
+    for, never repeated."""
+    count = getattr(source, "frame_count", 0)
+    if 0 < count * 3 * size * size * 4 <= PRELOAD_BYTES:
+        frames = torch.stack([_to_tensor(source.read(), device) for _ in tqdm(range(count), desc="decode", unit="frame",
+                                                                              leave=False)])
+        position = itertools.count()
+        return lambda: frames[next(position) % count]
+
+    def read() -> torch.Tensor:
         frame = source.read()
+        while frame is None:
+            time.sleep(WAIT_FOR_FRAME_S)
+            frame = source.read()
+        return _to_tensor(frame, device)
+    return read
+
+
+def _to_tensor(frame: np.ndarray, device: torch.device) -> torch.Tensor:
     return torch.from_numpy(np.ascontiguousarray(frame)).to(device).permute(2, 0, 1).float().div_(255)
 
 
@@ -146,9 +172,10 @@ def _summary(model: PVM, curve: list, device: torch.device, seconds: float, step
 def _command(args) -> list[str]:
     parts = ["hypnagogia", "train", "pvm", "--source", args.source, "--steps", str(args.steps),
              "--snapshot-every", str(args.snapshot_every), "--device", args.device, "--seed", str(args.seed)]
-    for flag, value in (("--spec", args.spec), ("--name", args.name), ("--resume", args.resume)):
+    for flag, value in (("--spec", args.spec), ("--name", args.name), ("--resume", args.resume),
+                        ("--minutes", args.minutes)):
         if value is not None:
-            parts += [flag, value]
+            parts += [flag, str(value)]
     for flag, value, default in (("--models-dir", args.models_dir, str(MODEL_DIR)),
                                  ("--runs-dir", args.runs_dir, str(ROOT / "runs"))):
         if value != default:

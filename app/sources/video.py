@@ -41,6 +41,11 @@ class VideoFileSource:
         self._frames_shown = 0
         self._clock_origin: float | None = None
 
+    @property
+    def frame_count(self) -> int:
+        """Frames in the file as its header states them (0 when it does not say)."""
+        return max(0, int(self._capture.get(cv2.CAP_PROP_FRAME_COUNT)))
+
     def read(self) -> np.ndarray | None:
         if not self._realtime:
             return self._next_frame()

@@ -31,18 +31,18 @@ def register(subparsers, add_common) -> None:
     ae.add_argument("--activation", default="gelu", choices=("gelu", "relu", "elu", "silu"),
                     help="hidden activation inside encoders and decoders (default gelu)")
     ae.add_argument("--steps", type=positive_int, default=2000, help="training steps in all (default 2000)")
-    ae.add_argument("--minutes", type=_positive_float, default=None, metavar="M", help="stop after this many minutes "
+    ae.add_argument("--minutes", type=positive_float, default=None, metavar="M", help="stop after this many minutes "
                     "even if --steps are not done (the learning-rate schedule then follows the clock)")
     ae.add_argument("--size", type=positive_size, default=128, help="crop size in pixels (default 128)")
     ae.add_argument("--batch", type=positive_int, default=16, help="crops per step (default 16)")
-    ae.add_argument("--lr", type=_positive_float, default=2e-3, help="peak Adam learning rate (default 2e-3)")
+    ae.add_argument("--lr", type=positive_float, default=2e-3, help="peak Adam learning rate (default 2e-3)")
     ae.add_argument("--device", choices=("auto", "cpu", "cuda", "mps"), default="auto",
                     help="where torch trains: auto takes CUDA, then MPS, else the CPU")
     data = ae.add_mutually_exclusive_group()
     data.add_argument("--data", default=None, metavar="PATH",
                       help="train on a video file, an image or a folder of images (default: the photos bundled "
                            "with scikit-image, scikit-learn and matplotlib)")
-    data.add_argument("--webcam", type=_positive_float, default=None, metavar="S",
+    data.add_argument("--webcam", type=positive_float, default=None, metavar="S",
                       help="record S seconds of the webcam, then train on them")
     ae.add_argument("--resume", default=None, metavar="CKPT", help="continue from runs/NAME/state.pt (all "
                     "state) or start from the weights of a models/*.safetensors checkpoint")
@@ -70,7 +70,7 @@ def register(subparsers, add_common) -> None:
                          "flickering (default 1; 0 = off)")
     ae.add_argument("--follow-steps", type=positive_int, default=8, metavar="N",
                     help="loop steps of the follow loss; the second half is scored (default 8)")
-    ae.add_argument("--snapshot-minutes", type=_positive_float, default=3.0, metavar="M",
+    ae.add_argument("--snapshot-minutes", type=positive_float, default=3.0, metavar="M",
                     help="minutes between picture grids and saved state (default 3)")
     ae.add_argument("--check-seeds", type=_count, default=CHECK_SEEDS, metavar="N",
                     help=f"dreams from noise measured for the card ({CHECK_STEPS} steps at {CHECK_SIZE}², "
@@ -105,7 +105,7 @@ def _number(text: str, kind, check, what: str):
     return value
 
 
-def _positive_float(text: str) -> float:
+def positive_float(text: str) -> float:
     return _number(text, float, lambda v: 0 < v < float("inf"), "positive")
 
 

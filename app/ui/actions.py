@@ -7,6 +7,7 @@ from pathlib import Path
 
 from app.errors import UserError
 from app.gl.output import OffscreenTarget
+from app.gl.readback import PixelReadback
 from app.gl.views import natural_size
 from app.io.recorder import VideoRecorder
 from app.io.screenshot import save_png
@@ -105,9 +106,14 @@ def render_offscreen(state: AppState, view: str, size: tuple[int, int]):
         target.release()
 
 
+def _natural_size(state: AppState, view: str) -> tuple[int, int]:
+    engine = state.engine
+    return natural_size(view, engine.size, engine.n_layers, engine.frame().two_step)
+
+
 def take_screenshot(state: AppState) -> None:
     view = state.registry["view"]
-    size = natural_size(view, state.engine.size, state.engine.n_layers)
+    size = _natural_size(state, view)
     try:
         path = save_png(render_offscreen(state, view, size), state.capture_dir)
     except (OSError, UserError) as e:
@@ -121,14 +127,16 @@ def toggle_recording(state: AppState) -> None:
         stop_recording(state)
         return
     view = state.registry["view"]
-    size = natural_size(view, state.engine.size, state.engine.n_layers)
+    size = state.record_size or _natural_size(state, view)
     path = state.capture_dir / time.strftime("hypnagogia-%Y%m%d-%H%M%S.mp4")
     try:
         recorder = VideoRecorder(path, *size, fps=LIVE_RECORDING_FPS, live=True)
     except UserError as e:
         state.notify(f"cannot record: {e}")
         return
-    state.recording = LiveRecording(recorder, size, view, fps=LIVE_RECORDING_FPS)
+    ctx = state.engine.ctx
+    state.recording = LiveRecording(recorder, OffscreenTarget(ctx, *size), PixelReadback(ctx, *size), view,
+                                    fps=LIVE_RECORDING_FPS)
     state.notify(f"recording to {path}")
 
 
@@ -136,6 +144,10 @@ def stop_recording(state: AppState) -> None:
     rec, state.recording = state.recording, None
     if rec is None:
         return
+    for pixels in rec.readback.drain():
+        _write_copies(rec, pixels)
+    rec.readback.release()
+    rec.target.release()
     try:
         rec.recorder.close()
     except UserError as e:
@@ -152,13 +164,21 @@ def record_frame(state: AppState) -> None:
     due = rec.frames_due(time.monotonic())
     if due <= 0:
         return
-    pixels = render_offscreen(state, rec.view, rec.size)
-    for _ in range(min(due, MAX_REPEATS)):
-        rec.recorder.write(pixels)
+    state.views.render(state.engine.frame(), rec.view, rec.target.fbo, state.registry["error_gain"])
+    rec.copies.append(min(due, MAX_REPEATS))
+    pixels = rec.readback.submit(rec.target)
+    if pixels is not None:
+        _write_copies(rec, pixels)
     rec.submitted += due
     if rec.recorder.error:
         state.notify(rec.recorder.error)
         stop_recording(state)
+
+
+def _write_copies(rec: LiveRecording, pixels) -> None:
+    """Writes the oldest frame of the readback ring as many times as it was due."""
+    for _ in range(rec.copies.popleft()):
+        rec.recorder.write(pixels)
 
 
 def switch_source(state: AppState, spec: str) -> None:

@@ -8,6 +8,7 @@ import time
 from pathlib import Path
 
 from app.ui.window import Window  # imports imgui_bundle before glfw
+from app.gl.output import parse_output_size
 from app.gl.views import Views
 from app.session import build_engine
 from app.ui import actions
@@ -23,12 +24,13 @@ PROBE_INTERVAL_S = 0.25
 
 def run_live(args) -> int:
     width, height = (int(v) for v in args.window_size.lower().split("x"))
+    record_size = parse_output_size(args.record_size, "--record-size") if args.record_size else None
     window = Window("Hypnagogia", width, height, fullscreen=args.fullscreen)
     try:
         engine = build_engine(window.ctx, args, realtime=True)
         capture_dir = Path(args.captures).expanduser() if args.captures else Path.home() / "hypnagogia"
         state = AppState(engine=engine, views=Views(window.ctx), explorer=Explorer.for_engine(engine),
-                         capture_dir=capture_dir, source_spec=args.source)
+                         capture_dir=capture_dir, source_spec=args.source, record_size=record_size)
         state.notify(f"{engine.loaded.name} at {engine.size}px on {engine.device}; source: {engine.source.name}")
         _loop(window, state, Path(args.ui_probe) if args.ui_probe else None)
     finally:

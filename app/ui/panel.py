@@ -20,6 +20,7 @@ DIM = imgui.ImVec4(0.65, 0.65, 0.7, 1.0)
 RED = imgui.ImVec4(1.0, 0.35, 0.35, 1.0)
 GREEN = imgui.ImVec4(0.45, 0.95, 0.5, 1.0)
 CYAN = imgui.ImVec4(0.4, 0.85, 1.0, 1.0)
+LEARNING_TREND = 10             # points of the PVM learning curve in its trailing mean
 
 
 def _remember(state: AppState, key: str) -> None:
@@ -222,6 +223,23 @@ def _pvm(state: AppState) -> None:
     if r["pvm.sleep"]:
         for name in ("pvm.sleep_threshold", "pvm.sleep_patience", "pvm.sleep_rate"):
             param_widget(r, r.param(name))
+    _learning_plot(state)
+
+
+def _learning_plot(state: AppState) -> None:
+    curve = state.engine.stack.curve
+    steps, errors = curve.arrays()
+    if len(steps) < 2:
+        return
+    if implot.begin_plot("learning: mean |frame - prediction|", imgui.ImVec2(-1, 170)):
+        implot.setup_axes("PVM step", "", implot.AxisFlags_.auto_fit, implot.AxisFlags_.auto_fit)
+        implot.setup_axis_scale(implot.ImAxis_.y1, implot.Scale_.log10)
+        implot.setup_legend(implot.Location_.north_east)
+        implot.plot_line(f"per {curve.every} steps", steps, np.maximum(errors, 1e-7))
+        implot.plot_line(f"per {LEARNING_TREND * curve.every} steps", steps,
+                         np.maximum(curve.trend(LEARNING_TREND), 1e-7))
+        implot.end_plot()
+    _remember(state, "pvm.learning_plot")
 
 
 def _layers(state: AppState) -> None:

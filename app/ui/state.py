@@ -8,6 +8,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from app.engine import Engine
+from app.gl.output import OffscreenTarget
+from app.gl.readback import PixelReadback
 from app.gl.views import Cell, Views
 from app.io.recorder import VideoRecorder
 from app.models.checkpoint import model_cards
@@ -20,13 +22,17 @@ CARDS_REFRESH_S = 3.0
 @dataclass
 class LiveRecording:
     """A recording of the window's view in real time: a constant-rate file whose frame i shows the
-    view at i / fps seconds after the start (frames repeat when the loop is slower than the file)."""
+    view at i / fps seconds after the start (frames repeat when the loop is slower than the file).
+    The view is rendered into ``target`` and reaches the recorder through ``readback``'s ring;
+    ``copies`` holds how many times each frame in the ring goes into the file, oldest first."""
     recorder: VideoRecorder
-    size: tuple[int, int]
+    target: OffscreenTarget
+    readback: PixelReadback
     view: str
     fps: float = 30.0
     started: float = field(default_factory=time.monotonic)
     submitted: int = 0
+    copies: collections.deque[int] = field(default_factory=collections.deque)
 
     def frames_due(self, now: float) -> int:
         return int((now - self.started) * self.fps) + 1 - self.submitted
@@ -43,6 +49,7 @@ class AppState:
     step_requested: bool = False
     screenshot_requested: bool = False
     recording: LiveRecording | None = None
+    record_size: tuple[int, int] | None = None     # None: the view's natural size
     quit_requested: bool = False
     fullscreen_requested: bool = False
     cells: list[Cell] = field(default_factory=list)       # where the view's cells are on screen (pixels)

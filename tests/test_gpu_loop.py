@@ -1,0 +1,58 @@
+"""The loop on a CUDA GPU: the interop path against host copies, CUDA graphs against eager steps.
+Skipped where torch sees no CUDA GPU (the GPU benchmark, scripts/gpu_benchmark.py, runs these)."""
+
+import pytest
+import torch
+
+from app.engine import Engine
+from app.gl.interop import try_interop
+from app.gl.transfer import HostTransfer
+from app.models.checkpoint import load
+from app.params import make_registry
+from app.sources import open_source
+
+pytestmark = pytest.mark.skipif(not torch.cuda.is_available(), reason="needs a CUDA GPU")
+STEPS, SIZE = 3, 256         # few steps: a dream amplifies rounding differences
+
+
+def run(gl, transfer=None, **registry_values):
+    registry = make_registry()
+    engine = Engine(gl, registry, load("ae-tiny", "cuda"), open_source("sample", SIZE), SIZE, "cuda", seed=3)
+    if transfer is not None:
+        engine.transfer = transfer
+        engine.generator.manual_seed(3)          # the same start as with the transfer picked at start
+        engine.reset()
+    registry.set("dream", 0.5)
+    for name, value in registry_values.items():
+        registry.set(name, value)
+    records = [engine.step() for _ in range(STEPS)]
+    return engine, records
+
+
+def test_interop_round_trip_is_exact(gl):
+    transfer, why = try_interop(gl, torch.device("cuda"))
+    assert transfer is not None, why
+    texture = gl.texture((64, 32), 4, dtype="f4")
+    data = torch.rand(32, 64, 4, device="cuda")
+    transfer.upload(texture, data)
+    assert torch.equal(transfer.download(texture), data)
+    host = HostTransfer().download(texture, "cuda")
+    assert torch.equal(host, data)
+
+
+def test_interop_and_host_paths_give_the_same_frames(gl):
+    fast, _ = run(gl)
+    assert fast.transfer.name == "cuda-gl interop"
+    slow, _ = run(gl, HostTransfer())
+    assert torch.allclose(fast.last_prediction, slow.last_prediction, atol=1e-4)
+    for a, b in zip(fast.states, slow.states):
+        assert torch.allclose(a, b, atol=1e-4)
+
+
+def test_graphed_and_eager_drives_agree(gl):
+    graphed, records = run(gl)
+    assert graphed._graph is not None
+    eager, _ = run(gl, inertia=1e-30)            # any inertia takes the eager path
+    assert eager._graph is None
+    assert torch.allclose(graphed.last_prediction, eager.last_prediction, atol=1e-4)
+    assert all(r.finite for r in records) and records[-1].error >= 0
