@@ -40,20 +40,37 @@ class StepRecord:
     """What one step measured: ``image_change`` (RMS of P_t − P_{t−1}), ``top_change`` (RMS of the top
     layer's S_t − S_{t−1}), ``error`` (RMS of x_t − P_t) and whether every value stayed finite.
 
-    On a GPU the values are computed there and copied back without waiting; reading one waits only
-    for its own step, so a loop that never reads them never stalls on them."""
+    The values are computed where the model runs. The top layer's change is known once the step's
+    mix is collected, which the next step does; on a GPU the values then come back without waiting.
+    Reading one before that makes the engine collect the mix and waits for this step alone, so a
+    loop that never reads them never stalls on them."""
 
-    def __init__(self, step: int, values: torch.Tensor, ready: torch.cuda.Event | None = None):
+    def __init__(self, step: int, values: torch.Tensor, collect_mix):
         self.step = step
-        self._values, self._ready, self._floats = values, ready, None
+        self._values, self._collect_mix = values, collect_mix
+        self._complete, self._ready, self._floats = False, None, None
+
+    def complete(self, top_change: torch.Tensor, top_finite: torch.Tensor) -> None:
+        values = self._values
+        values[1] = top_change
+        values[3] *= top_finite
+        if values.is_cuda:
+            host = torch.empty(values.shape, pin_memory=True)
+            host.copy_(values, non_blocking=True)
+            self._ready = torch.cuda.Event()
+            self._ready.record()
+            self._values = host
+        self._complete = True
 
     @property
     def done(self) -> bool:
         """Whether the values can be read without waiting."""
-        return self._floats is not None or self._ready is None or self._ready.query()
+        return self._floats is not None or (self._complete and (self._ready is None or self._ready.query()))
 
     def _read(self) -> list[float]:
         if self._floats is None:
+            if not self._complete:
+                self._collect_mix()
             if self._ready is not None:
                 self._ready.synchronize()
             self._floats = self._values.tolist()
@@ -94,6 +111,9 @@ class Engine:
         self.rules = rules or RuleSet(ctx, registry)
         self.transfer, self.transfer_path = pick_transfer(ctx, self.device)
         self._unchecked: collections.deque[StepRecord] = collections.deque()
+        self._states: list[torch.Tensor] = []
+        self._mix_pending = False             # the last step's mix is rendered but not yet read back
+        self._pending_record: StepRecord | None = None
         self.generator = torch.Generator().manual_seed(seed)
         self.timer = StageTimer(sync=self._sync if sync_timing else None)
         self.history: collections.deque[StepRecord] = collections.deque(maxlen=history)
@@ -110,6 +130,7 @@ class Engine:
 
     # ---- configuration -------------------------------------------------------------------
     def set_model(self, loaded: LoadedModel) -> None:
+        self._mix_pending = False             # a mix of the old model is of no use to the new one
         if isinstance(loaded.model, PVM):
             stack = PVMStack(loaded.model.to(self.device))
             self._resize(stack.frame_size)
@@ -183,6 +204,39 @@ class Engine:
         return len(self.layout.bands)
 
     # ---- state ---------------------------------------------------------------------------
+    @property
+    def states(self) -> list[torch.Tensor]:
+        """Every layer's state, (1, C, H, W) tensors: the output of the last step's mix."""
+        self._collect_mix()
+        return self._states
+
+    @states.setter
+    def states(self, states: list[torch.Tensor]) -> None:
+        self._collect_mix()                  # completes the last step's record first
+        self._states = states
+
+    def _collect_mix(self) -> None:
+        """Read back the last step's mix if the next step has not (on its own, outside a step)."""
+        if not self._mix_pending:
+            return
+        with self.transfer.mapped([self.mixer.state]) as m:
+            m.read(self.mixer.state, self._mixed)
+        with torch.inference_mode():
+            self._adopt_mix()
+        self._reset_if_diverged()
+
+    def _adopt_mix(self) -> None:
+        """The last step's mix (read into ``_mixed``) becomes the layers' state; its record gets the
+        top layer's change."""
+        new_states = [s.contiguous(memory_format=torch.channels_last) for s in self.layout.unpack(self._mixed)]
+        old_top = self._states[-1]
+        self._pending_record.complete((new_states[-1] - old_top).pow(2).mean().sqrt(),
+                                      torch.isfinite(new_states[-1]).all())
+        self._previous_top = old_top
+        self._states = new_states
+        self._mix_pending = False
+        self._pending_record = None
+
     def reset(self) -> None:
         """Every layer and the prediction to fresh noise."""
         self.states = self.model.noise_states(self.size, self.generator, self.device)
@@ -268,26 +322,32 @@ class Engine:
         with t("composite"):
             blinking = p["blink"] and self.step_index % BLINK_PERIOD < BLINK_LENGTH
             self.composite.render(p, self.prediction, self.step_index, dream=1.0 if blinking else None)
-        with t("download"):
-            self.transfer.download_many([(self.composite.output, self._input)])
-            x = self._input[..., :3]
-            image = x.permute(2, 0, 1).unsqueeze(0).contiguous(memory_format=torch.channels_last)
-        with t("drive"), torch.inference_mode():
-            drives, up, down = self._drives_for(image)
-            prediction = drives.prediction[0].permute(1, 2, 0).float()
-            seen = prediction if drives.seen_prediction is None else drives.seen_prediction[0].permute(1, 2, 0)
-        with t("upload"):
-            self.transfer.upload_many([(self.mixer.up, up), (self.mixer.down, down), (self.prediction, prediction),
-                                       (self.seen_prediction, seen)])
+        # one mapping of every texture the step hands over: each map/unmap pair costs the driver the
+        # same, however many textures it takes (app.gl.interop)
+        pending = self._mix_pending
+        textures = [self.composite.output, self.mixer.up, self.mixer.down, self.prediction, self.seen_prediction,
+                    *([self.mixer.state] if pending else [])]
+        with self.transfer.mapped(textures) as m, torch.inference_mode():
+            with t("download"):
+                m.read(self.composite.output, self._input)
+                if pending:
+                    m.read(self.mixer.state, self._mixed)
+            with t("drive"):
+                if pending:
+                    self._adopt_mix()
+                x = self._input[..., :3]
+                image = x.permute(2, 0, 1).unsqueeze(0).contiguous(memory_format=torch.channels_last)
+                drives, up, down = self._drives_for(image)
+                prediction = drives.prediction[0].permute(1, 2, 0).float()
+                seen = prediction if drives.seen_prediction is None else drives.seen_prediction[0].permute(1, 2, 0)
+                record = self._measure(x, seen, prediction)
+            with t("upload"):
+                for texture, tensor in ((self.mixer.up, up), (self.mixer.down, down), (self.prediction, prediction),
+                                        (self.seen_prediction, seen)):
+                    m.write(texture, tensor)
         with t("mix"):
             self.mixer.render(p, self.step_index)
-        with t("download"):
-            self.transfer.download_many([(self.mixer.state, self._mixed)])
-        with t("drive"), torch.inference_mode():
-            new_states = [s.contiguous(memory_format=torch.channels_last) for s in self.layout.unpack(self._mixed)]
-            record = self._measure(x, seen, prediction, new_states)
-        self._previous_top = self.states[-1]
-        self.states = new_states
+        self._mix_pending, self._pending_record = True, record
         self._drives = drives
         self.step_index += 1
         self._reset_if_diverged()
@@ -344,23 +404,16 @@ class Engine:
             apply_mode(self.registry, mode, self.mode_defaults())
             self._applied_mode = mode
 
-    def _measure(self, x, seen, prediction, new_states) -> StepRecord:
+    def _measure(self, x, seen, prediction) -> StepRecord:
+        """The step's record; its top-layer change comes when its mix is collected (``_adopt_mix``)."""
         def rms(a: torch.Tensor, b: torch.Tensor) -> torch.Tensor:
             return (a - b).pow(2).mean().sqrt()
 
         # NaN anywhere reaches the prediction (decoded from layer 1) or the top layer within a step
-        finite = torch.isfinite(prediction).all() & torch.isfinite(new_states[-1]).all()
-        values = torch.stack([rms(prediction, self._last_prediction), rms(new_states[-1], self.states[-1]),
-                              rms(x, seen), finite.float()])
+        finite = torch.isfinite(prediction).all().float()
+        values = torch.stack([rms(prediction, self._last_prediction), torch.zeros_like(finite), rms(x, seen), finite])
         self._last_prediction = prediction.clone()      # a graph's output is overwritten by its next replay
-        if self.device.type == "cuda":
-            host = torch.empty(4, pin_memory=True)
-            host.copy_(values, non_blocking=True)
-            ready = torch.cuda.Event()
-            ready.record()
-            record = StepRecord(self.step_index, host, ready)
-        else:
-            record = StepRecord(self.step_index, values)
+        record = StepRecord(self.step_index, values, self._collect_mix)
         self.history.append(record)
         self._unchecked.append(record)
         return record

@@ -58,9 +58,11 @@ def info(args) -> int:
             print(f"  {name}: unreadable — {card['error']}")
             continue
         arch = card.get("architecture", {})
-        widths = arch.get("config", {}).get("widths", [])
+        widths = arch.get("config", {}).get("widths") or arch.get("config", {}).get("layer_shapes", [])
         psnr = card.get("validation", {}).get("psnr_db")
         extra = f", validation PSNR {psnr:.1f} dB" if isinstance(psnr, (int, float)) else ""
+        if arch.get("kind") == "pvm" and isinstance(card.get("steps"), int):
+            extra = f", {card['steps']:,} steps, frame error {card.get('final_error', ['?'])[0]}"
         print(f"  {name}: {arch.get('kind', '?')} {'-'.join(map(str, widths))}{extra}")
     sys.stdout.flush()
     return 0

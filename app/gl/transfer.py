@@ -5,6 +5,7 @@ tensors, no host round trip); ``pick_transfer`` chooses at start."""
 from __future__ import annotations
 
 import os
+from contextlib import contextmanager
 
 import moderngl
 import numpy as np
@@ -35,7 +36,19 @@ class HostTransfer:
 
     def download_many(self, pairs: list[tuple[moderngl.Texture, torch.Tensor]]) -> None:
         for texture, out in pairs:
-            out.copy_(self.download(texture, out.device))
+            self.read(texture, out)
+
+    def read(self, texture: moderngl.Texture, out: torch.Tensor) -> None:
+        """Read a texture into a preallocated tensor of its shape."""
+        out.copy_(self.download(texture, out.device))
+
+    write = upload      # the names a mapped session (``mapped``) uses
+
+    @contextmanager
+    def mapped(self, textures):
+        """The session interface of ``CudaGLTransfer.mapped`` (``read``, ``write``); host copies need no
+        mapping."""
+        yield self
 
     def forget(self, texture: moderngl.Texture) -> None:
         pass
