@@ -80,8 +80,9 @@ def _capture_tab(state: AppState) -> None:
 
 def _status(state: AppState) -> None:
     engine = state.engine
-    imgui.text(f"{state.fps():5.1f} fps   step {engine.step_index}   {engine.loaded.name} at {engine.size}px"
-               f" on {engine.device}")
+    fps = state.fps()
+    imgui.text(f"{fps:5.1f} fps ({fps * state.registry['steps_per_frame']:.0f} steps/s)   step {engine.step_index}   "
+               f"{engine.loaded.name} at {engine.size}px on {engine.device}")
     if engine.kind == "pvm":
         imgui.push_text_wrap_pos(0.0)
         imgui.text_colored(CYAN, f"{engine.stack.info()}  mode: {state.registry['mode']}")
