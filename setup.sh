@@ -39,6 +39,12 @@ if ! .venv/bin/python -c "import torch" >/dev/null 2>&1; then
     pip_install torch==2.13.0
   fi
 fi
+# CUDA-GL interop (tensors reach textures without a host round trip) needs CUDA's Python bindings
+# of torch's CUDA major version; without them the app uses host copies and `hypnagogia info` says so
+cuda_major=$(.venv/bin/python -c "import torch; print((torch.version.cuda or '').split('.')[0])")
+if [ -n "$cuda_major" ] && ! .venv/bin/python -c "import cuda.bindings" >/dev/null 2>&1; then
+  pip_install "cuda-bindings==${cuda_major}.*" || echo "setup.sh: no cuda-bindings ${cuda_major}.x; the app will copy through host memory" >&2
+fi
 if [ $dev = 1 ]; then
   pip_install -e ".[dev]"
 else
