@@ -10,7 +10,10 @@ prediction error. Every controller writes the registry; ``step`` reads it once.
 from __future__ import annotations
 
 import collections
+import math
 import time
+from typing import NamedTuple
+
 import moderngl
 import numpy as np
 import torch
@@ -20,7 +23,7 @@ from app.errors import UserError
 from app.gl.atlas import AtlasLayout
 from app.gl.composite import CompositePass
 from app.gl.mixer import Mixer, RuleSet
-from app.gl.transfer import pick_transfer
+from app.gl.transfer import TORCH_DTYPES, pick_transfer
 from app.gl.views import Frame
 from app.models.checkpoint import LoadedModel
 from app.models.graphed import GraphedFunction
@@ -33,53 +36,87 @@ from app.timing import StageTimer
 
 
 PRECISIONS = {"fp32": torch.float32, "fp16": torch.float16, "bf16": torch.bfloat16}
+# what the textures handed between GL and torch hold: a model computing in 16 bits gains nothing from
+# 32-bit hand-overs, and on a GPU every texel is bytes for the copies and the GLSL passes to move
+TEXTURE_FORMATS = {"fp32": "f4", "fp16": "f2", "bf16": "f2"}
 BLINK_PERIOD, BLINK_LENGTH = 20, 2   # blinks: 2 of every 20 steps see the prediction
+
+
+IMAGE_CHANGE, TOP_CHANGE, ERROR = range(3)     # a step's values, as computed
+
+
+class StepValues:
+    """A step's values (a 3-vector where the model runs) on their way to the host: on a GPU copied
+    without waiting, readable once the copy has finished."""
+
+    def __init__(self, values: torch.Tensor):
+        if values.is_cuda:
+            self._host = torch.empty(values.shape, pin_memory=True)
+            self._host.copy_(values, non_blocking=True)
+            self._ready = torch.cuda.Event()
+            self._ready.record()
+        else:
+            self._host, self._ready = values, None
+
+    @property
+    def ready(self) -> bool:
+        return self._ready is None or self._ready.query()
+
+    def floats(self) -> list[float]:
+        if self._ready is not None:
+            self._ready.synchronize()
+        return self._host.tolist()
 
 
 class StepRecord:
     """What one step measured: ``image_change`` (RMS of P_t − P_{t−1}), ``top_change`` (RMS of the top
-    layer's S_t − S_{t−1}), ``error`` (RMS of x_t − P_t) and whether every value stayed finite.
+    layer's S_t − S_{t−1}), ``error`` (RMS of x_t − P_t) and whether every value stayed finite (a NaN or
+    inf anywhere reaches the prediction, decoded from layer 1, or the top layer within a step, and
+    from there these RMS values).
 
     The values are computed where the model runs. The top layer's change is known once the step's
-    mix is collected, which the next step does; on a GPU the values then come back without waiting.
+    mix is adopted, which the next step does; on a GPU the values then come back without waiting.
     Reading one before that makes the engine collect the mix and waits for this step alone, so a
     loop that never reads them never stalls on them."""
 
-    def __init__(self, step: int, values: torch.Tensor, collect_mix):
+    def __init__(self, step: int, own: StepValues, collect_mix):
         self.step = step
-        self._values, self._collect_mix = values, collect_mix
-        self._complete, self._ready, self._floats = False, None, None
+        self._own, self._top, self._collect_mix = own, None, collect_mix
+        self._floats = None
 
-    def complete(self, top_change: torch.Tensor, top_finite: torch.Tensor) -> None:
-        values = self._values
-        values[1] = top_change
-        values[3] *= top_finite
-        if values.is_cuda:
-            host = torch.empty(values.shape, pin_memory=True)
-            host.copy_(values, non_blocking=True)
-            self._ready = torch.cuda.Event()
-            self._ready.record()
-            self._values = host
-        self._complete = True
+    def complete(self, next_values: StepValues) -> None:
+        """The values of the step that adopted this step's mix (its top change and finiteness)."""
+        self._top = next_values
 
     @property
     def done(self) -> bool:
         """Whether the values can be read without waiting."""
-        return self._floats is not None or (self._complete and (self._ready is None or self._ready.query()))
+        return self._floats is not None or (self._top is not None and self._own.ready and self._top.ready)
 
     def _read(self) -> list[float]:
         if self._floats is None:
-            if not self._complete:
+            if self._top is None:
                 self._collect_mix()
-            if self._ready is not None:
-                self._ready.synchronize()
-            self._floats = self._values.tolist()
+            own, top = self._own.floats(), self._top.floats()
+            values = [own[IMAGE_CHANGE], top[TOP_CHANGE], own[ERROR]]
+            self._floats = [*values, float(all(math.isfinite(v) for v in values))]
         return self._floats
 
     image_change = property(lambda self: self._read()[0])
     top_change = property(lambda self: self._read()[1])
     error = property(lambda self: self._read()[2])
     finite = property(lambda self: self._read()[3] > 0)
+
+
+class StepTensors(NamedTuple):
+    """What the torch side of a step makes."""
+    states: list[torch.Tensor]          # the layers' states it started from (the last mix, adopted)
+    drives: object
+    up: torch.Tensor                    # bottom-up drives as an atlas
+    down: torch.Tensor                  # top-down drives as an atlas
+    prediction: torch.Tensor            # (S, S, 4): P_{t+1}, fed back at the next step
+    seen: torch.Tensor                  # (S, S, 4): the prediction of this step's input (views)
+    values: torch.Tensor                # IMAGE_CHANGE, TOP_CHANGE, ERROR
 
 
 def pick_device(name: str = "auto") -> torch.device:
@@ -96,6 +133,16 @@ def pick_device(name: str = "auto") -> torch.device:
     return torch.device(name)
 
 
+def _rms(a: torch.Tensor, b: torch.Tensor) -> torch.Tensor:
+    """The RMS of a − b, in float32, in few kernels (the step runs it thrice)."""
+    return torch.linalg.vector_norm(a - b, dtype=torch.float32) / math.sqrt(a.numel())
+
+
+def _rgba(image: torch.Tensor, dtype: torch.dtype) -> torch.Tensor:
+    """(H, W, 3) → (H, W, 4) of ``dtype`` with alpha 0: the layout of the image textures."""
+    return torch.nn.functional.pad(image.to(dtype), (0, 1))
+
+
 class Engine:
     def __init__(self, ctx: moderngl.Context, registry: Registry, model: LoadedModel, source: Source,
                  size: int, device: torch.device | str = "cpu", rules: RuleSet | None = None,
@@ -108,6 +155,8 @@ class Engine:
         if precision != "fp32" and self.device.type == "cpu":
             raise UserError(f"--precision {precision} needs a GPU (torch runs on the CPU here); use fp32")
         self.dtype = PRECISIONS[precision]
+        self.texture_format = TEXTURE_FORMATS[precision]
+        self.texture_dtype = TORCH_DTYPES[self.texture_format]
         self.rules = rules or RuleSet(ctx, registry)
         self.transfer, self.transfer_path = pick_transfer(ctx, self.device)
         self._unchecked: collections.deque[StepRecord] = collections.deque()
@@ -121,7 +170,7 @@ class Engine:
         self.message = ""
         self.source = source
         self.source_frame: np.ndarray | None = None
-        self.composite = CompositePass(ctx, size)
+        self.composite = CompositePass(ctx, size, self.texture_format)
         self.prediction = self._image_texture()          # fed back at the next step
         self.seen_prediction = self._image_texture()     # the prediction of the current input (views)
         self.loaded: LoadedModel | None = None
@@ -149,10 +198,12 @@ class Engine:
         if self.mixer is not None:
             self._release_textures(*self.mixer.textures)
             self.mixer.release()
-        self.mixer = Mixer(self.ctx, self.rules, self.layout)
+        self.mixer = Mixer(self.ctx, self.rules, self.layout, self.texture_format)
         self._graph = None
-        self._input = torch.zeros((self.size, self.size, 4), device=self.device)        # composite → torch
-        self._mixed = torch.zeros((*reversed(self.layout.size), 4), device=self.device)  # mixer → torch
+        # carried from step to step by the step itself (inside its CUDA graph where it has one)
+        self._top_before = torch.zeros((1, *stack.layer_shapes(self.size)[-1]), device=self.device)
+        self._last_prediction = torch.zeros((self.size, self.size, 3), device=self.device)
+        self._last_inputs = None
         apply_mode(self.registry, "normal", self.mode_defaults())
         self.registry.set("mode", "normal")
         self._applied_mode = "normal"
@@ -174,7 +225,7 @@ class Engine:
         self.size = size
         self._release_textures(self.composite.output, self.prediction, self.seen_prediction)
         self.composite.release()
-        self.composite = CompositePass(self.ctx, size)
+        self.composite = CompositePass(self.ctx, size, self.texture_format)
         for tex in (self.prediction, self.seen_prediction):
             tex.release()
         self.prediction, self.seen_prediction = self._image_texture(), self._image_texture()
@@ -184,7 +235,7 @@ class Engine:
             self.transfer.forget(tex)
 
     def _image_texture(self) -> moderngl.Texture:
-        tex = self.ctx.texture((self.size, self.size), 4, dtype="f4")     # 4: CUDA maps no RGB textures
+        tex = self.ctx.texture((self.size, self.size), 4, dtype=self.texture_format)  # 4: CUDA maps no RGB
         tex.filter = (moderngl.LINEAR, moderngl.LINEAR)
         tex.repeat_x = tex.repeat_y = False
         return tex
@@ -206,47 +257,47 @@ class Engine:
     # ---- state ---------------------------------------------------------------------------
     @property
     def states(self) -> list[torch.Tensor]:
-        """Every layer's state, (1, C, H, W) tensors: the output of the last step's mix."""
+        """Every layer's state, (1, C, H, W) tensors: the output of the last step's mix. The next step
+        may reuse their memory: copy what must outlive it."""
         self._collect_mix()
-        return self._states
+        return [s.float() for s in self._states]
 
     @states.setter
     def states(self, states: list[torch.Tensor]) -> None:
         self._collect_mix()                  # completes the last step's record first
         self._states = states
+        self._top_before.copy_(states[-1])
 
     def _collect_mix(self) -> None:
-        """Read back the last step's mix if the next step has not (on its own, outside a step)."""
+        """Adopt the last step's mix if the next step has not (on its own, outside a step)."""
         if not self._mix_pending:
             return
-        with self.transfer.mapped([self.mixer.state]) as m:
-            m.read(self.mixer.state, self._mixed)
-        with torch.inference_mode():
-            self._adopt_mix()
+        with self.transfer.mapped(read=[self.mixer.state]) as m, torch.inference_mode():
+            states = self.layout.unpack(m.view(self.mixer.state).to(self.device))
+            top = states[-1]
+            zero = torch.zeros((), device=self.device)
+            values = torch.stack([zero, _rms(top, self._top_before), zero])
+            self._top_before.copy_(top)
+        self._states = states
+        self._adopted(StepValues(values))
         self._reset_if_diverged()
 
-    def _adopt_mix(self) -> None:
-        """The last step's mix (read into ``_mixed``) becomes the layers' state; its record gets the
-        top layer's change."""
-        new_states = [s.contiguous(memory_format=torch.channels_last) for s in self.layout.unpack(self._mixed)]
-        old_top = self._states[-1]
-        self._pending_record.complete((new_states[-1] - old_top).pow(2).mean().sqrt(),
-                                      torch.isfinite(new_states[-1]).all())
-        self._previous_top = old_top
-        self._states = new_states
+    def _adopted(self, values: StepValues) -> None:
+        """The last step's mix is the layers' state now; its record gets the top layer's change."""
+        if self._pending_record is not None:
+            self._pending_record.complete(values)
         self._mix_pending = False
         self._pending_record = None
 
     def reset(self) -> None:
         """Every layer and the prediction to fresh noise."""
         self.states = self.model.noise_states(self.size, self.generator, self.device)
-        atlas = self.layout.pack(self.states)
+        atlas = self.layout.pack(self._states)
         prediction = torch.rand((self.size, self.size, 3), generator=self.generator).to(self.device)
-        self._last_prediction = prediction
+        self._last_prediction.copy_(prediction)
         self.transfer.upload_many([*((tex, atlas) for tex in self.mixer.states), (self.prediction, prediction),
                                    (self.seen_prediction, prediction)])
         self._drives = None
-        self._previous_top = None
         self.history.clear()
         self._unchecked.clear()
 
@@ -257,10 +308,9 @@ class Engine:
             raise UserError(f"saved state has layers {[tuple(s.shape) for s in states]} but {self.loaded.name} "
                             f"at {self.size}px needs {expected}; load it with the model and size it was saved from")
         self.states = [s.to(self.device).contiguous(memory_format=torch.channels_last) for s in states]
-        self._previous_top = None
-        self.transfer.upload(self.mixer.state, self.layout.pack(self.states))
+        self.transfer.upload(self.mixer.state, self.layout.pack(self._states))
         if prediction is not None:
-            self._last_prediction = prediction.to(self.device, torch.float32)
+            self._last_prediction.copy_(prediction)
             self.transfer.upload(self.prediction, self._last_prediction)
 
     def perturb(self, center: tuple[float, float] = (0.5, 0.5), radius: float = 2.0, strength: float = 0.5,
@@ -322,49 +372,56 @@ class Engine:
         with t("composite"):
             blinking = p["blink"] and self.step_index % BLINK_PERIOD < BLINK_LENGTH
             self.composite.render(p, self.prediction, self.step_index, dream=1.0 if blinking else None)
-        # one mapping of every texture the step hands over: each map/unmap pair costs the driver the
-        # same, however many textures it takes (app.gl.interop)
+        # one hand-over session for everything the step hands over: with interop each map/unmap pair
+        # costs the driver the same, however many textures it takes (app.gl.interop)
         pending = self._mix_pending
-        textures = [self.composite.output, self.mixer.up, self.mixer.down, self.prediction, self.seen_prediction,
-                    *([self.mixer.state] if pending else [])]
-        with self.transfer.mapped(textures) as m, torch.inference_mode():
+        reads = [self.composite.output, *([self.mixer.state] if pending else [])]
+        # a model without a prediction of its input of its own (autoencoders) shows the one it feeds back
+        writes = [self.mixer.up, self.mixer.down, self.prediction,
+                  *([self.seen_prediction] if self.kind == "pvm" else [])]
+        with self.transfer.mapped(read=reads, write=writes) as m, torch.inference_mode():
             with t("download"):
-                m.read(self.composite.output, self._input)
-                if pending:
-                    m.read(self.mixer.state, self._mixed)
+                # straight into the graph's own input buffers once there is a graph
+                into = self._graph.inputs if self._graph is not None else (None, None)
+                image = m.view(self.composite.output, into[0]).to(self.device)
+                mixed = m.view(self.mixer.state, into[1]).to(self.device) if pending else \
+                    self.layout.pack(self._states, self.texture_dtype)
             with t("drive"):
-                if pending:
-                    self._adopt_mix()
-                x = self._input[..., :3]
-                image = x.permute(2, 0, 1).unsqueeze(0).contiguous(memory_format=torch.channels_last)
-                drives, up, down = self._drives_for(image)
-                prediction = drives.prediction[0].permute(1, 2, 0).float()
-                seen = prediction if drives.seen_prediction is None else drives.seen_prediction[0].permute(1, 2, 0)
-                record = self._measure(x, seen, prediction)
+                out = self._run_step_tensors(image, mixed)
+                values = StepValues(out.values)
             with t("upload"):
-                for texture, tensor in ((self.mixer.up, up), (self.mixer.down, down), (self.prediction, prediction),
-                                        (self.seen_prediction, seen)):
+                for texture, tensor in zip(writes, (out.up, out.down, out.prediction, out.seen)):
                     m.write(texture, tensor)
+        self._states, self._drives = out.states, out.drives
+        self._adopted(values)
+        record = StepRecord(self.step_index, values, self._collect_mix)
+        self.history.append(record)
+        self._unchecked.append(record)
         with t("mix"):
             self.mixer.render(p, self.step_index)
         self._mix_pending, self._pending_record = True, record
-        self._drives = drives
         self.step_index += 1
         self._reset_if_diverged()
         return record
 
     def time_model(self, calls: int = 200) -> float:
-        """Milliseconds per call of the model's drives alone, as the step makes them (a CUDA graph where
-        the step uses one), on the current input and state: the time the loop could approach. A PVM
-        takes its steps for real."""
-        image = self._input[..., :3].permute(2, 0, 1).unsqueeze(0).contiguous(memory_format=torch.channels_last)
+        """Milliseconds per call of the step's torch side alone (a CUDA graph where the step uses one:
+        the model's encoders and decoders, the unpacking and packing of the atlases and the step's
+        measurements), on the last step's inputs: the time the loop could approach. A PVM takes its
+        steps for real."""
+        if self._last_inputs is None:
+            raise RuntimeError("time_model needs a step first")
+        image, mixed = (t.clone() for t in self._last_inputs)
+        saved = [t.clone() for t in (self._top_before, self._last_prediction)]
         with torch.inference_mode():
-            self._drives_for(image)
+            self._run_step_tensors(image, mixed)
             self._sync()
             start = time.perf_counter()
             for _ in range(calls):
-                self._drives_for(image)
+                self._run_step_tensors(image, mixed)
             self._sync()
+            for buffer, value in zip((self._top_before, self._last_prediction), saved):
+                buffer.copy_(value)
         return (time.perf_counter() - start) * 1000.0 / calls
 
     def _reset_if_diverged(self) -> None:
@@ -377,46 +434,53 @@ class Engine:
                 self.reset()
                 return
 
-    def _drives_for(self, image: torch.Tensor):
-        """The drives, and the bottom-up and top-down ones packed as atlases."""
+    def _run_step_tensors(self, image: torch.Tensor, mixed: torch.Tensor) -> StepTensors:
+        """The torch side of a step, replayed as one CUDA graph where shapes and settings allow."""
         p = self.registry
+        self._last_inputs = (image, mixed)
+        graphable = (self.device.type == "cuda" and self.kind != "pvm" and p["inertia"] == 0
+                     and p["latent_noise"] == 0)
+        if not graphable:
+            return self._step_tensors(image, mixed)
+        if self._graph is None:
+            # capturing runs the step a few times: keep what it carries over unchanged
+            saved = [t.clone() for t in (self._top_before, self._last_prediction)]
+            self._graph = GraphedFunction(self._step_tensors, [image, mixed])
+            for buffer, value in zip((self._top_before, self._last_prediction), saved):
+                buffer.copy_(value)
+        return self._graph(image, mixed)
+
+    def _step_tensors(self, image4: torch.Tensor, mixed: torch.Tensor) -> StepTensors:
+        """From the composite (S, S, 4) and the last mix (an atlas): the layers' states, their drives,
+        the predictions and the step's values. Updates ``_top_before`` and ``_last_prediction``."""
+        p = self.registry
+        states = self.layout.unpack(mixed)
+        top = states[-1]
+        x = image4[..., :3]
+        image = x.permute(2, 0, 1).unsqueeze(0).contiguous(memory_format=torch.channels_last)
         if self.kind == "pvm":
             change = self.history[-1].image_change if self.history and p["pvm.sleep"] else None
             self.stack.apply_controls(p, change)
             feed = self._drives is not None and not mixing_passes_through(p, self.n_layers)
-            drives = self.stack.drives(image, self.states, feed_states=feed)
-        elif self.device.type == "cuda" and p["inertia"] == 0 and p["latent_noise"] == 0:
-            if self._graph is None:
-                self._graph = GraphedFunction(self._drive_and_pack, [image, *self.states])
-            return self._graph(image, *self.states)
+            drives = self.stack.drives(image, states, feed_states=feed)
         else:
-            drives = self.stack.drives(image.to(self.dtype), [s.to(self.dtype) for s in self.states])
-            drives = modify_drives(drives, self.states, self._previous_top, p, self.generator)
-        return drives, self.layout.pack(drives.up), self.layout.pack(drives.down)
-
-    def _drive_and_pack(self, image: torch.Tensor, *states: torch.Tensor):
-        drives = self.stack.drives(image.to(self.dtype), [s.to(self.dtype) for s in states])
-        return drives, self.layout.pack(drives.up), self.layout.pack(drives.down)
+            drives = self.stack.drives(image.to(self.dtype), [s.to(self.dtype) for s in states])
+            drives = modify_drives(drives, states, self._top_before, p, self.generator)
+        tex = self.texture_dtype
+        prediction = _rgba(drives.prediction[0].permute(1, 2, 0), tex)
+        seen = prediction if drives.seen_prediction is None else _rgba(drives.seen_prediction[0].permute(1, 2, 0), tex)
+        values = torch.stack([_rms(prediction[..., :3], self._last_prediction), _rms(top, self._top_before),
+                              _rms(x, seen[..., :3])])
+        self._top_before.copy_(top)
+        self._last_prediction.copy_(prediction[..., :3])
+        return StepTensors(states, drives, self.layout.pack(drives.up, tex), self.layout.pack(drives.down, tex),
+                           prediction, seen, values)
 
     def _apply_mode(self) -> None:
         mode = self.registry["mode"]
         if mode != self._applied_mode:
             apply_mode(self.registry, mode, self.mode_defaults())
             self._applied_mode = mode
-
-    def _measure(self, x, seen, prediction) -> StepRecord:
-        """The step's record; its top-layer change comes when its mix is collected (``_adopt_mix``)."""
-        def rms(a: torch.Tensor, b: torch.Tensor) -> torch.Tensor:
-            return (a - b).pow(2).mean().sqrt()
-
-        # NaN anywhere reaches the prediction (decoded from layer 1) or the top layer within a step
-        finite = torch.isfinite(prediction).all().float()
-        values = torch.stack([rms(prediction, self._last_prediction), torch.zeros_like(finite), rms(x, seen), finite])
-        self._last_prediction = prediction.clone()      # a graph's output is overwritten by its next replay
-        record = StepRecord(self.step_index, values, self._collect_mix)
-        self.history.append(record)
-        self._unchecked.append(record)
-        return record
 
     def _sync(self) -> None:
         if self.device.type == "cuda":
@@ -429,7 +493,8 @@ class Engine:
         rows = ((a, self.mixer.up, None), (b, self.mixer.down, None), (c, self.mixer.up, self.mixer.down)) \
             if self.kind == "pvm" else ((a, self.mixer.state, None), (b, self.mixer.up, None), (c, self.mixer.down, None))
         last = self.stack.last if self.kind == "pvm" else None
-        return Frame(input=self.composite.output, prediction=self.seen_prediction, rows=rows, layout=self.layout,
+        seen = self.seen_prediction if self.kind == "pvm" else self.prediction
+        return Frame(input=self.composite.output, prediction=seen, rows=rows, layout=self.layout,
                      stats=self.layer_stats, prediction_t2=None if last is None else last.predicted_frame_t2)
 
     def layer_stats(self) -> list[dict[str, tuple[float, float]]]:

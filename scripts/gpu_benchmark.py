@@ -73,15 +73,46 @@ def precision_errors(size: int = 512) -> list[str]:
     return lines
 
 
-def interop_round_trip_ms(size: int = 512, rounds: int = 500) -> float:
-    """A GL draw into a texture, its copy into torch, a CUDA op and the copy back, per round: the price
-    of each hand-over between the two APIs, which a step pays three times."""
+def loop_precision_errors(size: int = 512, steps: tuple[int, ...] = (1, 10)) -> list[str]:
+    """The whole step in fp16 and bf16 (model and hand-over textures in 16 bits) against fp32: the
+    predicted frame after 1 and after 10 steps of ae-natural from the same start."""
+    from app.engine import Engine
     from app.gl.context import headless_context
-    from app.gl.interop import try_interop
+    from app.models.checkpoint import load
+    from app.params import make_registry
+    from app.sources import open_source
 
     ctx = headless_context()
-    transfer, why = try_interop(ctx, torch.device("cuda"))
+    frames = {}
+    for precision in ("fp32", "fp16", "bf16"):
+        registry = make_registry()
+        engine = Engine(ctx, registry, load("ae-natural", "cuda"), open_source("sample", size), size, "cuda", seed=1,
+                        precision=precision)
+        for n in range(1, max(steps) + 1):
+            engine.step()
+            if n in steps:
+                frames[precision, n] = engine.last_prediction
+        engine.release()
+    lines = []
+    for precision in ("fp16", "bf16"):
+        parts = []
+        for n in steps:
+            error = (frames[precision, n] - frames["fp32", n]).abs()
+            parts.append(f"after {n} step{'s' if n > 1 else ''} max |error| {error.max().item():.4f}, "
+                         f"RMS {error.pow(2).mean().sqrt().item():.5f}")
+        lines.append(f"the whole loop in {precision} (16-bit textures): predicted frame " + "; ".join(parts))
+    return lines
+
+
+def round_trip_ms(make, size: int = 512, rounds: int = 500) -> float:
+    """A GL draw into a texture, its copy into torch, a CUDA op and the copy back, per round: the price
+    of a GL → CUDA → GL hand-over, through the transfer that ``make`` (``try_interop``) makes."""
+    from app.gl.context import headless_context
+
+    ctx = headless_context()
+    transfer, why = make(ctx, torch.device("cuda"))
     if transfer is None:
+        print(f"{make.__name__}: {why}", flush=True)
         return float("nan")
     texture = ctx.texture((size, size), 4, dtype="f4")
     fbo = ctx.framebuffer(color_attachments=[texture])
@@ -97,7 +128,9 @@ def interop_round_trip_ms(size: int = 512, rounds: int = 500) -> float:
         transfer.upload_many([(texture, tensor)])
     ctx.finish()
     torch.cuda.synchronize()
-    return (time.perf_counter() - start) * 1000.0 / rounds
+    elapsed = (time.perf_counter() - start) * 1000.0 / rounds
+    transfer.release()
+    return elapsed
 
 
 def run_bench(name: str, args: list[str], env: dict, out: Path) -> dict:
@@ -172,8 +205,10 @@ def main() -> int:
     out = Path(args.out)
     out.mkdir(parents=True, exist_ok=True)
     tests = run_tests(out)
+    from app.gl.interop import try_interop
+
     extras = [f"GL → CUDA → GL round trip of a 512² float texture (draw, copy, op, copy back): "
-              f"{interop_round_trip_ms():.3f} ms", *precision_errors()]
+              f"{round_trip_ms(try_interop):.3f} ms", *precision_errors(), *loop_precision_errors()]
     print("\n".join(extras), flush=True)
     results = [run_bench(name, bench_args, env, out) for name, bench_args, env in configurations(args.quick)]
     (out / "results.json").write_text(json.dumps({"results": results, "notes": extras}, indent=2) + "\n")

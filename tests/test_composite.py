@@ -2,7 +2,6 @@
 
 import numpy as np
 import pytest
-import torch
 
 from app.gl.composite import CompositePass
 from app.gl.transfer import HostTransfer

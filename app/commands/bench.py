@@ -4,6 +4,7 @@ the ticks it was late for and the frames the live recorder dropped."""
 
 from __future__ import annotations
 
+import collections
 import json
 import math
 import os
@@ -77,6 +78,7 @@ def _run_paced(engine, output: Output, recorder, fps: float, seconds: float) -> 
     ticks = round(seconds * fps)
     work_ms: list[float] = []
     late = tick = 0
+    late_by_stage: collections.Counter = collections.Counter()     # the stage that took longest in each late frame
     bar = tqdm(total=ticks, desc="live", unit="tick", leave=False)
     start = time.perf_counter()
     while tick < ticks:
@@ -84,6 +86,7 @@ def _run_paced(engine, output: Output, recorder, fps: float, seconds: float) -> 
         if delay > 0:
             time.sleep(delay)
         began = time.perf_counter()
+        totals_before = dict(engine.timer.totals)
         engine.advance()
         output.show(recorder)
         finished = time.perf_counter()
@@ -91,6 +94,9 @@ def _run_paced(engine, output: Output, recorder, fps: float, seconds: float) -> 
         next_tick = tick + 1
         if finished > start + next_tick * period:
             late += 1
+            spent = {k: v - totals_before.get(k, 0.0) for k, v in engine.timer.totals.items()}
+            spent["outside the stages"] = work_ms[-1] - sum(spent.values())
+            late_by_stage[max(spent, key=spent.get)] += 1
             next_tick = math.ceil((finished - start) / period)
         bar.update(min(next_tick, ticks) - tick)
         tick = next_tick
@@ -104,6 +110,7 @@ def _run_paced(engine, output: Output, recorder, fps: float, seconds: float) -> 
         "frames": len(work_ms),
         "late_ticks": late,
         "skipped_ticks": ticks - len(work_ms),
+        "late_by_stage": dict(late_by_stage.most_common()),
         "work_ms": {"mean": round(float(np.mean(work_ms)), 3), "p99": round(float(np.percentile(work_ms, 99)), 3),
                     "max": round(max(work_ms), 3)},
         "frames_written": recorder.frames_written if recorder else None,
@@ -196,5 +203,7 @@ def _print(result: dict) -> None:
     print(f"live at {live['fps']:g} Hz for {live['seconds']:.1f} s: {live['frames']} frames of {live['ticks']} ticks, "
           f"{live['late_ticks']} late ticks ({live['skipped_ticks']} skipped); work per frame {work['mean']:.2f} ms "
           f"mean, {work['p99']:.2f} ms p99, {work['max']:.2f} ms max; loop/model = {result['loop_to_model']}")
+    if live["late_by_stage"]:
+        print("late frames by their slowest stage: " + ", ".join(f"{k} {n}" for k, n in live["late_by_stage"].items()))
     if result["record"]:
         print(f"live recording: {live['frames_written']} frames written, {live['frames_dropped']} dropped")

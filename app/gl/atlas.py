@@ -45,39 +45,65 @@ class AtlasLayout:
             y += rows * h
         self.bands: tuple[Band, ...] = tuple(bands)
         self.height = y
+        self._indices: dict[tuple, torch.Tensor] = {}
 
     @property
     def size(self) -> tuple[int, int]:
         return self.width, self.height
 
-    def pack(self, layers: list[torch.Tensor]) -> torch.Tensor:
-        """(1, C, H, W) tensors → one (height, width, 4) float32 tensor on the same device."""
-        device = layers[0].device
-        atlas = torch.zeros((self.height, self.width, 4), dtype=torch.float32, device=device)
-        for band, t in zip(self.bands, layers):
-            c = band.channels
-            x = t.reshape(c, band.height, band.width).float()
-            padded = band.tiles * 4
-            if padded != c:
-                x = torch.cat([x, x.new_zeros((padded - c, band.height, band.width))])
-            grid_tiles = band.rows * band.columns
-            x = x.reshape(band.tiles, 4, band.height, band.width).permute(0, 2, 3, 1)
-            if grid_tiles != band.tiles:
-                x = torch.cat([x, x.new_zeros((grid_tiles - band.tiles, band.height, band.width, 4))])
-            x = x.reshape(band.rows, band.columns, band.height, band.width, 4).permute(0, 2, 1, 3, 4)
-            atlas[band.y0:band.y1, : band.columns * band.width] = x.reshape(band.rows * band.height,
-                                                                             band.columns * band.width, 4)
-        return atlas
+    def pack(self, layers: list[torch.Tensor], dtype: torch.dtype = torch.float32) -> torch.Tensor:
+        """(1, C, H, W) tensors → one (height, width, 4) tensor of ``dtype`` on the same device, padding
+        texels 0. Two kernels, whatever the number of layers: the layers are joined in their own
+        memory order (no copy into a common layout first) and gathered into place."""
+        channels_last = tuple(_is_channels_last(t) for t in layers)
+        flat = torch.cat([layers[0].new_zeros(1).to(dtype),
+                          *(_flat(t, last).to(dtype) for t, last in zip(layers, channels_last))])
+        return flat[self._gather_index(channels_last, flat.device)].view(self.height, self.width, 4)
 
     def unpack(self, atlas: torch.Tensor) -> list[torch.Tensor]:
-        """(height, width, 4) → list of (1, C, H, W) tensors (views copied into new memory)."""
-        out = []
+        """(height, width, 4) → list of (1, C, H, W) channels_last tensors, views of one new tensor
+        made by one gather."""
+        flat = atlas.reshape(-1)[self._scatter_index(atlas.device)]
+        out, start = [], 0
         for band in self.bands:
-            x = atlas[band.y0:band.y1, : band.columns * band.width]
-            x = x.reshape(band.rows, band.height, band.columns, band.width, 4).permute(0, 2, 4, 1, 3)
-            x = x.reshape(band.rows * band.columns * 4, band.height, band.width)[: band.channels]
-            out.append(x.unsqueeze(0).contiguous())
+            n = band.channels * band.height * band.width
+            nhwc = flat[start:start + n].view(1, band.height, band.width, band.channels)
+            out.append(nhwc.permute(0, 3, 1, 2))
+            start += n
         return out
+
+    # ---- where every element goes -----------------------------------------------------------
+    def _positions(self, band: Band, channels_last: bool) -> torch.Tensor:
+        """The atlas position (flat index into height × width × 4) of every element of the band's
+        layer, in the layer's memory order (NCHW, or NHWC for channels_last)."""
+        c = torch.arange(band.channels).view(-1, 1, 1)
+        y = torch.arange(band.height).view(1, -1, 1)
+        x = torch.arange(band.width).view(1, 1, -1)
+        tile, component = c // 4, c % 4
+        row = band.y0 + (tile // band.columns) * band.height + y
+        column = (tile % band.columns) * band.width + x
+        position = (row * self.width + column) * 4 + component        # (C, H, W)
+        return (position.permute(1, 2, 0) if channels_last else position).reshape(-1)
+
+    def _gather_index(self, channels_last: tuple[bool, ...], device: torch.device) -> torch.Tensor:
+        """For every atlas element, 1 + its place in the joined layers, or 0 (padding)."""
+        key = ("gather", channels_last, device)
+        if key not in self._indices:
+            index = torch.zeros(self.height * self.width * 4, dtype=torch.long)
+            offset = 1
+            for band, last in zip(self.bands, channels_last):
+                positions = self._positions(band, last)
+                index[positions] = torch.arange(offset, offset + positions.numel())
+                offset += positions.numel()
+            self._indices[key] = index.to(device)
+        return self._indices[key]
+
+    def _scatter_index(self, device: torch.device) -> torch.Tensor:
+        """The atlas position of every layer element, layers one after another, each NHWC."""
+        key = ("scatter", device)
+        if key not in self._indices:
+            self._indices[key] = torch.cat([self._positions(band, True) for band in self.bands]).to(device)
+        return self._indices[key]
 
     def uniforms(self) -> dict[str, list]:
         """Per-band layout arrays for the GLSL side (see shaders/lib/atlas.glsl)."""
@@ -88,3 +114,12 @@ class AtlasLayout:
             "band_columns": [b.columns for b in self.bands],
             "band_tiles": [b.tiles for b in self.bands],
         }
+
+
+def _is_channels_last(t: torch.Tensor) -> bool:
+    return t.shape[1] > 1 and not t.is_contiguous() and t.is_contiguous(memory_format=torch.channels_last)
+
+
+def _flat(t: torch.Tensor, channels_last: bool) -> torch.Tensor:
+    """A (1, C, H, W) tensor's elements in its memory order (a view when its memory is dense)."""
+    return (t.permute(0, 2, 3, 1) if channels_last else t).reshape(-1)

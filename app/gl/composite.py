@@ -17,14 +17,14 @@ OCCLUDER_FILLS = {"gray": 0, "noise": 1, "prediction": 2}
 
 
 class CompositePass:
-    def __init__(self, ctx: moderngl.Context, size: int):
+    def __init__(self, ctx: moderngl.Context, size: int, dtype: str = "f4"):
         self.ctx = ctx
         self.size = size
         self.program, _ = program_from_file(ctx, SHADER_DIR / "composite.glsl")
         self.vao = ctx.vertex_array(self.program, [])
         self.source = ctx.texture((size, size), 3, dtype="f1")
         self.source.write(np.full((size, size, 3), 128, np.uint8))
-        self.output = ctx.texture((size, size), 4, dtype="f4")
+        self.output = ctx.texture((size, size), 4, dtype=dtype)
         self.output.filter = (moderngl.LINEAR, moderngl.LINEAR)
         self.fbo = ctx.framebuffer(color_attachments=[self.output])
 

@@ -8,7 +8,6 @@ compile keeps its last good program and reports the error.
 from __future__ import annotations
 
 import moderngl
-import torch
 
 from app import SHADER_DIR
 from app.gl.atlas import AtlasLayout
@@ -95,7 +94,7 @@ class RuleSet:
 class Mixer:
     """State, bottom-up and top-down atlases of one model at one size, and the pass over them."""
 
-    def __init__(self, ctx: moderngl.Context, rules: RuleSet, layout: AtlasLayout):
+    def __init__(self, ctx: moderngl.Context, rules: RuleSet, layout: AtlasLayout, dtype: str = "f4"):
         if len(layout.bands) > MAX_LAYERS:
             raise ValueError(f"at most {MAX_LAYERS} feature layers, got {len(layout.bands)}")
         self.ctx = ctx
@@ -103,7 +102,7 @@ class Mixer:
         self.layout = layout
 
         def atlas() -> moderngl.Texture:
-            tex = ctx.texture(layout.size, 4, dtype="f4")
+            tex = ctx.texture(layout.size, 4, dtype=dtype)
             tex.filter = (moderngl.NEAREST, moderngl.NEAREST)
             tex.repeat_x = tex.repeat_y = False
             return tex

@@ -9,7 +9,7 @@ the mixer sees in [−1, 1]); the image decoder ends in a sigmoid.
 
 from __future__ import annotations
 
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass
 
 import torch
 from torch import nn

@@ -30,7 +30,10 @@ class GraphedFunction:
             self.outputs = fn(*self.inputs)
 
     def __call__(self, *inputs: torch.Tensor):
+        """Replay on ``inputs``; an input that is its static buffer itself (filled in place, see
+        ``inputs``) needs no copy."""
         for buffer, t in zip(self.inputs, inputs):
-            buffer.copy_(t)
+            if t is not buffer:
+                buffer.copy_(t)
         self.graph.replay()
         return self.outputs

@@ -8,7 +8,7 @@ from dataclasses import dataclass, field
 import moderngl
 import numpy as np
 
-from app.analysis.attractors import CYCLE, FIXED_POINT, AttractorDetector, DetectorConfig, Verdict, signature
+from app.analysis.attractors import CYCLE, FIXED_POINT, AttractorDetector, Verdict, signature
 from app.analysis.gallery import Attractor, Gallery, thumbnail
 from app.analysis.trajectory import Trajectory
 from app.engine import Engine
