@@ -57,15 +57,18 @@ class StepValues:
             self._ready.record()
         else:
             self._host, self._ready = values, None
+        self._floats: list[float] | None = None
 
     @property
     def ready(self) -> bool:
-        return self._ready is None or self._ready.query()
+        return self._floats is not None or self._ready is None or self._ready.query()
 
     def floats(self) -> list[float]:
-        if self._ready is not None:
-            self._ready.synchronize()
-        return self._host.tolist()
+        if self._floats is None:
+            if self._ready is not None:
+                self._ready.synchronize()
+            self._floats = self._host.tolist()
+        return self._floats
 
 
 class StepRecord:
@@ -102,9 +105,10 @@ class StepRecord:
             self._floats = [*values, float(all(math.isfinite(v) for v in values))]
         return self._floats
 
-    image_change = property(lambda self: self._read()[0])
+    # the step's own values need no later step (a PVM's sleep reads the last change inside a step)
+    image_change = property(lambda self: self._own.floats()[IMAGE_CHANGE])
     top_change = property(lambda self: self._read()[1])
-    error = property(lambda self: self._read()[2])
+    error = property(lambda self: self._own.floats()[ERROR])
     finite = property(lambda self: self._read()[3] > 0)
 
 

@@ -81,6 +81,17 @@ def test_history_records_change_and_error(gl, random_checkpoint):
     assert not engine.history
 
 
+def test_reading_a_steps_own_values_leaves_its_mix_to_the_next_step(gl, random_checkpoint):
+    engine = make_engine(gl, random_checkpoint, "shapes")
+    engine.step()
+    record = engine.step()
+    assert record.image_change > 0 and record.error > 0
+    assert engine._mix_pending                    # the change and error of a step need no read-back
+    assert np.isfinite(record.top_change)         # the top layer's change collects the mix
+    assert not engine._mix_pending
+    engine.step()                                 # and the next step starts from the collected mix
+
+
 def test_nan_in_the_dynamics_resets_with_a_message(gl, random_checkpoint, tmp_path):
     rules = tmp_path / "rules"
     rules.mkdir()
