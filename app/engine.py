@@ -466,7 +466,8 @@ class Engine:
             change = self.history[-1].image_change if self.history and p["pvm.sleep"] else None
             self.stack.apply_controls(p, change)
             feed = self._drives is not None and not mixing_passes_through(p, self.n_layers)
-            drives = self.stack.drives(image, states, feed_states=feed)
+            # a PVM computes in float32 whatever the textures hold
+            drives = self.stack.drives(image.float(), [s.float() for s in states], feed_states=feed)
         else:
             drives = self.stack.drives(image.to(self.dtype), [s.to(self.dtype) for s in states])
             drives = modify_drives(drives, states, self._top_before, p, self.generator)
