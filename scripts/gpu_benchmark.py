@@ -104,15 +104,16 @@ def loop_precision_errors(size: int = 512, steps: tuple[int, ...] = (1, 10)) -> 
     return lines
 
 
-def round_trip_ms(make, size: int = 512, rounds: int = 500) -> float:
+def interop_round_trip_ms(size: int = 512, rounds: int = 500) -> float:
     """A GL draw into a texture, its copy into torch, a CUDA op and the copy back, per round: the price
-    of a GL → CUDA → GL hand-over, through the transfer that ``make`` (``try_interop``) makes."""
+    of a GL → CUDA → GL hand-over through CUDA-GL interop."""
     from app.gl.context import headless_context
+    from app.gl.interop import try_interop
 
     ctx = headless_context()
-    transfer, why = make(ctx, torch.device("cuda"))
+    transfer, why = try_interop(ctx, torch.device("cuda"))
     if transfer is None:
-        print(f"{make.__name__}: {why}", flush=True)
+        print(f"CUDA-GL interop: {why}", flush=True)
         return float("nan")
     texture = ctx.texture((size, size), 4, dtype="f4")
     fbo = ctx.framebuffer(color_attachments=[texture])
@@ -205,10 +206,8 @@ def main() -> int:
     out = Path(args.out)
     out.mkdir(parents=True, exist_ok=True)
     tests = run_tests(out)
-    from app.gl.interop import try_interop
-
     extras = [f"GL → CUDA → GL round trip of a 512² float texture (draw, copy, op, copy back): "
-              f"{round_trip_ms(try_interop):.3f} ms", *precision_errors(), *loop_precision_errors()]
+              f"{interop_round_trip_ms():.3f} ms", *precision_errors(), *loop_precision_errors()]
     print("\n".join(extras), flush=True)
     results = [run_bench(name, bench_args, env, out) for name, bench_args, env in configurations(args.quick)]
     (out / "results.json").write_text(json.dumps({"results": results, "notes": extras}, indent=2) + "\n")
