@@ -50,4 +50,4 @@ if [ $dev = 1 ]; then
 else
   pip_install -e .
 fi
-.venv/bin/python -c "import app.cli" || { echo "setup.sh: the install did not complete (see above)" >&2; exit 1; }
+.venv/bin/python -c "import app.commands.main" || { echo "setup.sh: the install did not complete (see above)" >&2; exit 1; }

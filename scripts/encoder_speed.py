@@ -23,7 +23,7 @@ ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
 from app.gl.output import parse_output_size  # noqa: E402
-from app.io.recorder import VideoRecorder  # noqa: E402
+from app.outputs.recorder import VideoRecorder  # noqa: E402
 
 
 def letterboxed_clip(width: int, height: int, count: int) -> list[np.ndarray]:

@@ -76,7 +76,7 @@ def precision_errors(size: int = 512) -> list[str]:
 def loop_precision_errors(size: int = 512, steps: tuple[int, ...] = (1, 10)) -> list[str]:
     """The whole step in fp16 and bf16 (model and hand-over textures in 16 bits) against fp32: the
     predicted frame after 1 and after 10 steps of ae-natural from the same start."""
-    from app.engine import Engine
+    from app.loop.engine import Engine
     from app.gl.context import headless_context
     from app.models.checkpoint import load
     from app.params import make_registry

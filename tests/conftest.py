@@ -3,7 +3,7 @@ import subprocess
 import sys
 from pathlib import Path
 
-os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")   # as app.cli does, before torch and numpy load
+os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")   # as app.commands.main does, before torch and numpy load
 os.environ.setdefault("OPENBLAS_NUM_THREADS", "1")
 
 import pytest  # noqa: E402
@@ -24,7 +24,7 @@ def gl():
 @pytest.fixture(scope="session")
 def random_checkpoint(tmp_path_factory) -> Path:
     """A small autoencoder with random weights, saved the way `hypnagogia train` saves models."""
-    from app.models.autoencoder import AutoencoderConfig, ConvAutoencoder
+    from app.models.autoencoder.model import AutoencoderConfig, ConvAutoencoder
     from app.models.checkpoint import save
     torch.manual_seed(0)
     model = ConvAutoencoder(AutoencoderConfig(widths=(8, 16, 24, 32)))

@@ -4,7 +4,7 @@ import pytest
 import torch
 
 from app.errors import UserError
-from app.models.autoencoder import AutoencoderConfig, ConvAutoencoder
+from app.models.autoencoder.model import AutoencoderConfig, ConvAutoencoder
 from app.models.checkpoint import list_models, load, save
 
 

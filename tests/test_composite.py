@@ -4,7 +4,7 @@ import numpy as np
 import pytest
 
 from app.gl.composite import CompositePass
-from app.gl.transfer import HostTransfer
+from app.gl.host_transfer import HostTransfer
 from app.params import make_registry
 
 SIZE = 32

@@ -6,8 +6,8 @@ import pytest
 import torch
 
 from app.analysis.dreams import dream_end_frames, frame_figures, spectral_slope
-from app.cli import main
-from app.models.autoencoder import AutoencoderConfig, ConvAutoencoder
+from app.commands.main import main
+from app.models.autoencoder.model import AutoencoderConfig, ConvAutoencoder
 from app.models.checkpoint import load, save
 from app.sources.fit import fit_square
 from app.sources.photos import bundled_photos

@@ -5,7 +5,7 @@ import numpy as np
 import pytest
 import torch
 
-from app.engine import Engine
+from app.loop.engine import Engine
 from app.gl.mixer import RuleSet
 from app.models.checkpoint import load
 from app.params import make_registry
@@ -108,7 +108,7 @@ def test_nan_in_the_dynamics_resets_with_a_message(gl, random_checkpoint, tmp_pa
 
 
 def test_a_rule_that_fails_to_compile_is_reported_not_fatal(gl, tmp_path):
-    from app import SHADER_DIR
+    from app.resources import SHADER_DIR
     rules = tmp_path / "rules"
     rules.mkdir()
     (rules / "general.glsl").write_text((SHADER_DIR / "rules" / "general.glsl").read_text())

@@ -9,9 +9,9 @@ import pytest
 import torch
 from PIL import Image
 
-from app.analysis.inertia import InertiaConfig, InertiaVAE, circle_over_blob, evaluate, inertia
-from app.analysis.metrics import energy_distance, mode_coverage
-from app.analysis.rae_toy import MLPAutoencoder, chain, paraboloid, ring, ring_centres
+from app.experiments.inertia import InertiaConfig, InertiaVAE, circle_over_blob, evaluate, inertia
+from app.experiments.metrics import energy_distance, mode_coverage
+from app.experiments.rae_toy import MLPAutoencoder, chain, paraboloid, ring, ring_centres
 from conftest import run_cli
 
 

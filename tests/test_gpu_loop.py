@@ -4,9 +4,9 @@ Skipped where torch sees no CUDA GPU (the GPU benchmark, scripts/gpu_benchmark.p
 import pytest
 import torch
 
-from app.engine import Engine
+from app.loop.engine import Engine
 from app.gl.interop import try_interop
-from app.gl.transfer import HostTransfer
+from app.gl.host_transfer import HostTransfer
 from app.models.checkpoint import load
 from app.params import make_registry
 from app.sources import open_source

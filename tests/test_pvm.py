@@ -5,9 +5,9 @@ import pytest
 import torch
 
 from app.errors import UserError
-from app.models.pvm import PVM
-from app.models.pvm_spec import KEYS, PVMSpec, load_spec, spec_from_dict
-from app.models.pvm_wiring import FEEDBACK, GLOBAL, LATERAL, build_wiring, count
+from app.models.pvm.model import PVM
+from app.models.pvm.spec import KEYS, PVMSpec, load_spec, spec_from_dict
+from app.models.pvm.wiring import FEEDBACK, GLOBAL, LATERAL, build_wiring, count
 
 
 # ----------------------------------------------------------------------------- a per-unit reference
@@ -210,7 +210,7 @@ def test_batched_updates_match_a_per_unit_reference(name):
 
 # --------------------------------------------------------------------------------- wiring, counts
 def test_paper_spec_counts_match_the_original_wiring_and_the_docs():
-    from app import ROOT
+    from app.resources import ROOT
     counts = count(load_spec("pvm-paper"))
     assert counts.units == 350
     assert [layer[0] for layer in counts.per_layer] == [256, 64, 16, 9, 4, 1]
@@ -428,7 +428,7 @@ def test_train_command_snapshots_resumes_and_exports(tmp_path):
 
 
 def test_train_command_rejects_bad_input_in_one_line(tmp_path, capsys):
-    from app.cli import main
+    from app.commands.main import main
     for args, message in ((["--spec", "pvm-nope"], "no PVM spec 'pvm-nope'"),
                           ([], "needs --spec"),
                           (["--resume", str(tmp_path / "none.safetensors")], "not found"),

@@ -9,12 +9,12 @@ import pytest
 import torch
 from PIL import Image
 
-from app.analysis.pvm_dreams import correlations
-from app.analysis.pvm_heldout import held_out_frames
-from app.analysis.pvm_lesions import central_square
+from app.experiments.pvm_dreams import correlations
+from app.experiments.pvm_heldout import held_out_frames
+from app.experiments.pvm_lesions import central_square
 from app.models.checkpoint import save
-from app.models.pvm import PVM
-from app.models.pvm_spec import PVMSpec
+from app.models.pvm.model import PVM
+from app.models.pvm.spec import PVMSpec
 from app.sources import open_source
 from conftest import run_cli
 

@@ -4,15 +4,15 @@ import numpy as np
 import pytest
 import torch
 
-from app.engine import Engine
+from app.loop.engine import Engine
 from app.gl.mixer import RuleSet
 from app.gl.output import OffscreenTarget
 from app.gl.views import Views, natural_size
 from app.models.checkpoint import load, save
-from app.models.pvm import PVM
-from app.models.pvm_spec import PVMSpec, load_spec
+from app.models.pvm.model import PVM
+from app.models.pvm.spec import PVMSpec, load_spec
 from app.params import make_registry
-from app.pvm_adapter import ErrorCurve, mixing_passes_through
+from app.models.pvm.stack import ErrorCurve, mixing_passes_through
 from app.sources import open_source
 
 

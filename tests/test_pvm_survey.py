@@ -6,11 +6,11 @@ import numpy as np
 import pytest
 import torch
 
-from app.analysis.pvm_survey import PVMSurveyConfig, SleepConfig, sleep, survey_before_after, survey_pvm
-from app.analysis.survey import SurveyConfig
+from app.survey.pvm_survey import PVMSurveyConfig, SleepConfig, sleep, survey_before_after, survey_pvm
+from app.survey.survey import SurveyConfig
 from app.models.checkpoint import save
-from app.models.pvm import PVM
-from app.models.pvm_spec import load_spec
+from app.models.pvm.model import PVM
+from app.models.pvm.spec import load_spec
 from app.sources import open_source
 from conftest import run_cli
 

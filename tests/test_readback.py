@@ -111,7 +111,7 @@ def test_live_recording_keeps_every_due_frame_through_the_ring(gl, tmp_path, ran
     """The window's recorder: frames leave the ring two frames late, yet each reaches the encoder as
     often as it was due, in order, and stopping writes the ones still in flight."""
     from app.gl.views import Views
-    from app.session import build_engine
+    from app.loop.session import build_engine
     from app.ui import actions
     from app.ui.state import AppState
 

@@ -14,8 +14,8 @@ import numpy as np
 import pytest
 
 from app.errors import UserError
-from app.io.recorder import VideoRecorder
-from app.io.screenshot import save_png
+from app.outputs.recorder import VideoRecorder
+from app.outputs.screenshot import save_png
 
 ROOT = Path(__file__).resolve().parent.parent
 
@@ -49,7 +49,7 @@ def psnr(a, b):
 
 # Child process for the interrupt tests: records until stopped, printing frames_written after each write.
 CHILD = "import sys\nimport numpy as np\n" + inspect.getsource(make_frame) + """
-from app.io.recorder import VideoRecorder
+from app.outputs.recorder import VideoRecorder
 path, size = sys.argv[1], int(sys.argv[2])
 recorder = VideoRecorder(path, size, size)
 index = 0
@@ -205,7 +205,7 @@ def test_disk_full_stops_with_one_line_error_and_a_playable_file(small_disk):
 
 LIVE_CHILD_WITH_SIZE_LIMIT = "import sys\nimport numpy as np\n" + inspect.getsource(make_frame) + """
 import resource, signal, time
-from app.io.recorder import VideoRecorder
+from app.outputs.recorder import VideoRecorder
 signal.signal(signal.SIGXFSZ, signal.SIG_IGN)
 resource.setrlimit(resource.RLIMIT_FSIZE, (100_000, 100_000))
 recorder = VideoRecorder(sys.argv[1], 128, 128, live=True)

@@ -7,7 +7,7 @@ import torch
 from app.gl.atlas import AtlasLayout
 from app.gl.mixer import Mixer, RuleSet
 from app.gl.shaders import parse_shader
-from app.gl.transfer import HostTransfer
+from app.gl.host_transfer import HostTransfer
 from app.params import MAX_LAYERS, make_registry
 from reference_rules import RULES
 
@@ -107,7 +107,7 @@ def test_general_rule_noise_has_the_requested_spread(gl):
 
 
 def test_rule_headers_declare_registry_parameters():
-    from app import SHADER_DIR
+    from app.resources import SHADER_DIR
     source = parse_shader(SHADER_DIR / "rules" / "ff_blur.glsl")
     names = {p.name: p for p in source.params}
     assert names["ff_blur.fb"].default == pytest.approx(1.333)

@@ -5,7 +5,7 @@ import json
 import numpy as np
 
 from app.analysis.attractors import CYCLE, FIXED_POINT, Verdict
-from app.analysis.survey import START_KINDS, SurveyConfig, cluster, make_starts
+from app.survey.survey import START_KINDS, SurveyConfig, cluster, make_starts
 from conftest import run_cli
 
 

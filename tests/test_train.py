@@ -6,10 +6,10 @@ import numpy as np
 import pytest
 import torch
 
-from app.cli import main
-from app.models.autoencoder import AutoencoderConfig, ConvAutoencoder
+from app.commands.main import main
+from app.models.autoencoder.model import AutoencoderConfig, ConvAutoencoder
 from app.models.checkpoint import LoadedModel, load
-from app.models import loop
+from app.loop import mirror as loop
 from app.train import data, losses
 from app.train.dreambuffer import DreamBuffer
 from app.train.patches import patch_distance
@@ -41,7 +41,7 @@ def test_rule_defaults_come_from_the_shader():
 
 @pytest.mark.parametrize("dream", [1.0, 0.5])
 def test_mirror_matches_the_engine(dream):
-    from app.engine import Engine
+    from app.loop.engine import Engine
     from app.gl.context import headless_context
     from app.gl.mixer import RuleSet
     from app.params import make_registry
@@ -215,7 +215,7 @@ def test_losses_train_a_model_through_its_loop():
 
 # ---- the command ------------------------------------------------------------------------------
 def test_train_exports_a_model_the_engine_runs_and_resumes(tmp_path, capsys):
-    from app.engine import Engine
+    from app.loop.engine import Engine
     from app.gl.context import headless_context
     from app.gl.mixer import RuleSet
     from app.params import make_registry

@@ -87,7 +87,7 @@ def dream_end_frames(ctx, loaded, size: int, steps: int, seeds: list[int], assig
                      device: torch.device | str = "cpu", progress: bool = True) -> list[np.ndarray]:
     """End frames of full dreams (``dream=1``, then ``assignments``) from noise, one per seed, run
     through the real engine with its default mixing rule."""
-    from app.engine import Engine
+    from app.loop.engine import Engine
     from app.gl.mixer import RuleSet
     from app.params import make_registry
     from app.sources.procedural import NoiseSource

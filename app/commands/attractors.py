@@ -6,18 +6,45 @@ from __future__ import annotations
 import time
 from pathlib import Path
 
-import torch
-
-from app.analysis.attractors import DetectorConfig
-from app.analysis.report import summary, write_report
-from app.analysis.survey import SurveyConfig, run_survey
+from app.commands.args import non_negative_int, positive_int, positive_size
 from app.errors import UserError
-from app.session import load_model, model_size
 
 DEFAULT_HOLD = 100
 
 
-def attractors(args) -> int:
+def register(sub) -> None:
+    survey = sub.add_parser("attractors", help="basin survey: dream from many starts at once, map where they "
+                            "end, write an HTML report")
+    survey.add_argument("--model", default=None, help="model name or checkpoint path")
+    survey.add_argument("--starts", type=positive_int, default=64, help="number of starts (default 64)")
+    survey.add_argument("--steps", type=positive_int, default=300, help="dream steps per start (default 300)")
+    survey.add_argument("--size", type=positive_size, default=None,
+                        help="dream size in pixels (default 64; a PVM dreams at its spec's frame size)")
+    survey.add_argument("--source", default="sample", help="video or image whose frames seed some starts")
+    survey.add_argument("--seed", type=int, default=0)
+    survey.add_argument("--tolerance", type=float, default=2e-3, help="RMS change counted as no change")
+    survey.add_argument("--patience", type=positive_int, default=20, help="steps the change must stay under it")
+    survey.add_argument("--cluster-tolerance", type=float, default=0.12,
+                        help="RMS difference between 16×16 end frames under which two ends are one attractor")
+    survey.add_argument("--hold", type=positive_int, default=None, metavar="H",
+                        help="PVM: steps each start frame is shown, learning off, before the dream (default 100)")
+    survey.add_argument("--dream", choices=("deep", "full"), default=None,
+                        help="PVM: deep (every layer reads its own prediction; the default) or full (only the frame)")
+    survey.add_argument("--sleep-dreams", type=non_negative_int, default=0, metavar="K",
+                        help="PVM: after the survey, sleep through K dreams (negative learning while a dream is "
+                             "settled), survey again and compare (default 0: no sleep)")
+    survey.add_argument("--out", required=True, help="folder for report.html, report.json and the images (with "
+                        "--sleep-dreams: before/, after/ and comparison.html)")
+    survey.set_defaults(run=run, assignments=[])
+
+
+def run(args) -> int:
+    import torch
+
+    from app.loop.session import load_model
+    from app.survey.report import write_report
+    from app.survey.survey import SurveyConfig, run_survey
+
     loaded = load_model(args.model, torch.device("cpu"))
     if loaded.model.kind == "pvm":
         return _survey_pvm(loaded, args)
@@ -39,13 +66,18 @@ def attractors(args) -> int:
     return 0
 
 
-def _survey_config(args, size: int) -> SurveyConfig:
+def _survey_config(args, size: int):
+    from app.analysis.attractors import DetectorConfig
+    from app.survey.survey import SurveyConfig
+
     return SurveyConfig(starts=args.starts, steps=args.steps, size=size, source=args.source, seed=args.seed,
                         cluster_tolerance=args.cluster_tolerance,
                         detector=DetectorConfig(tolerance=args.tolerance, patience=args.patience))
 
 
 def _print_summary(result, seconds: float, label: str = "") -> None:
+    from app.survey.report import summary
+
     facts = summary(result)
     print(f"{label}{facts['starts']} starts × {facts['steps']} steps in {seconds:.0f} s: "
           f"{facts['distinct_attractors']} distinct attractors ({facts['fixed_points']} fixed points, "
@@ -53,8 +85,12 @@ def _print_summary(result, seconds: float, label: str = "") -> None:
 
 
 def _survey_pvm(loaded, args) -> int:
-    from app.analysis.pvm_survey import PVMSurveyConfig, SleepConfig, survey_before_after, survey_pvm
-    from app.analysis.sleep_comparison import write_comparison
+    from app.survey.pvm_survey import PVMSurveyConfig, SleepConfig, survey_before_after, survey_pvm
+    import torch
+
+    from app.loop.session import model_size
+    from app.survey.report import write_report
+    from app.survey.sleep_comparison import write_comparison
 
     # one step is many small matrix products: a second thread only waits on a busy CPU
     torch.set_num_threads(1)

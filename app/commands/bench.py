@@ -1,209 +1,31 @@
-"""``hypnagogia bench``: per-stage timings of the loop, headless, printed and written as JSON. With
-``--live`` the loop is paced at a frame rate instead, as the window runs it, and the bench counts
-the ticks it was late for and the frames the live recorder dropped."""
+"""``hypnagogia bench``: its arguments; ``app.commands.benchmark`` runs it."""
 
 from __future__ import annotations
 
-import collections
-import json
-import math
-import os
-import platform
-import tempfile
-import time
-from pathlib import Path
-
-import numpy as np
-import torch
-from tqdm import tqdm
-
-from app.errors import UserError
-from app.gl.context import describe, headless_context
-from app.gl.output import OffscreenTarget, parse_output_size
-from app.gl.readback import PixelReadback
-from app.gl.views import Views, natural_size
-from app.io.recorder import VideoRecorder
-from app.session import build_engine
-
-STAGE_ORDER = ("source", "composite", "download", "drive", "upload", "mix", "views", "readback", "encode")
-LIVE_FPS = 60.0
-LIVE_SECONDS = 10.0
+from app.commands.args import add_common, positive_int, positive_number
 
 
-class Output:
-    """The views rendered into an offscreen target; when recording, read back through the
-    pixel-pack ring and handed to the encoder."""
-
-    def __init__(self, engine, width: int, height: int):
-        self.engine = engine
-        self.views = Views(engine.ctx)
-        self.target = OffscreenTarget(engine.ctx, width, height)
-        self.readback = PixelReadback(engine.ctx, width, height)
-
-    def show(self, recorder: VideoRecorder | None) -> None:
-        timer, registry = self.engine.timer, self.engine.registry
-        with timer("views"):
-            self.views.render(self.engine.frame(), registry["view"], self.target.fbo, registry["error_gain"])
-        if recorder is None:
-            return
-        with timer("readback"):
-            pixels = self.readback.submit(self.target)
-        if pixels is not None:
-            with timer("encode"):
-                recorder.write(pixels)
-
-    def finish(self, recorder: VideoRecorder | None) -> None:
-        if recorder is not None:
-            for pixels in self.readback.drain():
-                recorder.write(pixels)
-            recorder.close()
-        self.engine.ctx.finish()
+def register(sub) -> None:
+    bench = sub.add_parser("bench", help="time every stage of the loop headless; print and write JSON")
+    add_common(bench, source="sample")
+    bench.add_argument("--steps", type=positive_int, default=300, help="timed steps")
+    bench.add_argument("--warmup", type=int, default=20, help="untimed steps first")
+    bench.add_argument("--record", action="store_true", help="include readback and H.264 encoding")
+    bench.add_argument("--output-size", default=None, metavar="WxH", help="render the view at this size, "
+                       "e.g. 1920x1080, fitted with black bars (default: the view's own size)")
+    bench.add_argument("--live", action="store_true", help="pace the loop at --fps for --seconds, as the window "
+                       "does, recording (with --record) as the window does: count late ticks and dropped frames")
+    bench.add_argument("--fps", type=positive_number, default=None, help="with --live: ticks per second "
+                       "(default 60)")
+    bench.add_argument("--seconds", type=positive_number, default=None, help="with --live: how long (default 10)")
+    bench.add_argument("--learn", action="store_true", help="a model that learns: learn at every step at a "
+                       "fixed rate")
+    bench.add_argument("--realtime", action="store_true", help="play a video source at its own frame rate, as "
+                       "the window does, instead of decoding a new frame for every step")
+    bench.add_argument("--json", default=None, help="write the results here")
+    bench.set_defaults(run=run)
 
 
-def _run(engine, output: Output, recorder, steps: int, label: str) -> float:
-    """Runs ``steps`` steps as fast as they go; returns seconds."""
-    start = time.perf_counter()
-    for _ in tqdm(range(steps), desc=label, unit="step", leave=False):
-        engine.step()
-        output.show(recorder)
-    output.finish(recorder)
-    return time.perf_counter() - start
-
-
-def _run_paced(engine, output: Output, recorder, fps: float, seconds: float) -> dict:
-    """One frame per tick of a ``fps`` clock for ``seconds``, sleeping until each tick. A frame whose
-    work runs past the next tick is late; the loop then waits for the tick after it ends, as a
-    window's vsync would, so the ticks it overran are skipped."""
-    period = 1.0 / fps
-    ticks = round(seconds * fps)
-    work_ms: list[float] = []
-    late = tick = 0
-    late_by_stage: collections.Counter = collections.Counter()     # the stage that took longest in each late frame
-    bar = tqdm(total=ticks, desc="live", unit="tick", leave=False)
-    start = time.perf_counter()
-    while tick < ticks:
-        delay = start + tick * period - time.perf_counter()
-        if delay > 0:
-            time.sleep(delay)
-        began = time.perf_counter()
-        totals_before = dict(engine.timer.totals)
-        engine.advance()
-        output.show(recorder)
-        finished = time.perf_counter()
-        work_ms.append((finished - began) * 1000.0)
-        next_tick = tick + 1
-        if finished > start + next_tick * period:
-            late += 1
-            spent = {k: v - totals_before.get(k, 0.0) for k, v in engine.timer.totals.items()}
-            spent["outside the stages"] = work_ms[-1] - sum(spent.values())
-            late_by_stage[max(spent, key=spent.get)] += 1
-            next_tick = math.ceil((finished - start) / period)
-        bar.update(min(next_tick, ticks) - tick)
-        tick = next_tick
-    elapsed = time.perf_counter() - start
-    bar.close()
-    output.finish(recorder)
-    return {
-        "fps": fps,
-        "seconds": round(elapsed, 3),
-        "ticks": ticks,
-        "frames": len(work_ms),
-        "late_ticks": late,
-        "skipped_ticks": ticks - len(work_ms),
-        "late_by_stage": dict(late_by_stage.most_common()),
-        "work_ms": {"mean": round(float(np.mean(work_ms)), 3), "p99": round(float(np.percentile(work_ms, 99)), 3),
-                    "max": round(max(work_ms), 3)},
-        "frames_written": recorder.frames_written if recorder else None,
-        "frames_dropped": recorder.frames_dropped if recorder else None,
-    }
-
-
-def bench(args) -> int:
-    if not args.live and (args.fps or args.seconds):
-        raise UserError("--fps and --seconds pace the loop: add --live")
-    output_size = parse_output_size(args.output_size) if args.output_size else None
-    ctx = headless_context()
-    engine = build_engine(ctx, args, realtime=args.realtime or args.live)
-    if args.learn:
-        engine.registry.set("pvm.learning", True)
-        engine.registry.set("pvm.schedule", False)
-    view = engine.registry["view"]
-    width, height = output_size or natural_size(view, engine.size, engine.n_layers, engine.frame().two_step)
-    output = Output(engine, width, height)
-    live = None
-    with tempfile.TemporaryDirectory() as tmp:
-        def recorder(name, **options):
-            return VideoRecorder(Path(tmp) / name, width, height, **options) if args.record else None
-        _run(engine, output, recorder("warmup.mp4"), args.warmup, "warm-up")
-        engine.timer.reset()
-        if args.live:
-            fps = args.fps or LIVE_FPS
-            live = _run_paced(engine, output, recorder("live.mp4", fps=fps, live=True), fps,
-                              args.seconds or LIVE_SECONDS)
-            steps_per_s = live["frames"] / live["seconds"]
-            loop_ms = live["work_ms"]["mean"]
-        else:
-            seconds = _run(engine, output, recorder("bench.mp4"), args.steps, "end to end")
-            steps_per_s = args.steps / seconds
-            loop_ms = 1000.0 / steps_per_s
-            # a second pass with a sync after every stage attributes the time to stages honestly
-            engine.timer.reset()
-            engine.timer.sync = engine._sync
-            _run(engine, output, recorder("stages.mp4"), args.steps, "per stage")
-        stages = engine.timer.means()
-    stages_ms = {k: round(stages[k], 3) for k in STAGE_ORDER if k in stages}
-    model_ms = engine.time_model()
-    result = {
-        "steps_per_s": round(steps_per_s, 2),
-        "loop_ms": round(loop_ms, 3),
-        "model_ms": round(model_ms, 3),
-        "loop_to_model": round(loop_ms / model_ms, 2) if model_ms else None,
-        "stages_ms": stages_ms,
-        "stages_synced": not args.live,
-        "live": live,
-        "device": str(engine.device),
-        "transfer": engine.transfer_path,
-        "precision": args.precision,
-        "model": engine.loaded.name,
-        "size": engine.size,
-        "view": view,
-        "output": [width, height],
-        "record": bool(args.record),
-        "learn": bool(args.learn) and engine.kind == "pvm",
-        "steps": live["frames"] if live else args.steps,
-        "gl_renderer": describe(ctx),
-        "torch": torch.__version__,
-        "torch_threads": torch.get_num_threads(),
-        "cpu": platform.processor() or platform.machine(),
-        "cpu_count": os.cpu_count(),
-    }
-    engine.release()
-    _print(result)
-    if args.json:
-        Path(args.json).parent.mkdir(parents=True, exist_ok=True)
-        Path(args.json).write_text(json.dumps(result, indent=2) + "\n")
-        print(f"wrote {args.json}")
-    return 0
-
-
-def _print(result: dict) -> None:
-    width, height = result["output"]
-    print(f"model {result['model']} at {result['size']}² on {result['device']} ({result['precision']}), output "
-          f"{width}×{height} — {result['gl_renderer']}; tensor ↔ texture: {result['transfer']}")
-    for stage, ms in result["stages_ms"].items():
-        print(f"  {stage:<10} {ms:8.3f} ms")
-    synced = "synced" if result["stages_synced"] else "not synced: GPU work may land in a later stage"
-    print(f"  {'total':<10} {sum(result['stages_ms'].values()):8.3f} ms (stages, {synced})")
-    live = result["live"]
-    if live is None:
-        print(f"end to end: {result['steps_per_s']:.1f} steps/s ({result['loop_ms']:.2f} ms/step); the model alone "
-              f"{result['model_ms']:.3f} ms; loop/model = {result['loop_to_model']}")
-        return
-    work = live["work_ms"]
-    print(f"live at {live['fps']:g} Hz for {live['seconds']:.1f} s: {live['frames']} frames of {live['ticks']} ticks, "
-          f"{live['late_ticks']} late ticks ({live['skipped_ticks']} skipped); work per frame {work['mean']:.2f} ms "
-          f"mean, {work['p99']:.2f} ms p99, {work['max']:.2f} ms max; loop/model = {result['loop_to_model']}")
-    if live["late_by_stage"]:
-        print("late frames by their slowest stage: " + ", ".join(f"{k} {n}" for k, n in live["late_by_stage"].items()))
-    if result["record"]:
-        print(f"live recording: {live['frames_written']} frames written, {live['frames_dropped']} dropped")
+def run(args) -> int:
+    from app.commands.benchmark import run as run_benchmark
+    return run_benchmark(args)

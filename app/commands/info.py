@@ -1,4 +1,4 @@
-"""``hypnagogia info`` and ``hypnagogia params``."""
+"""``hypnagogia info``: versions, GL renderer, torch device, cameras and models found."""
 
 from __future__ import annotations
 
@@ -6,16 +6,8 @@ import platform
 import sys
 from importlib import metadata
 
-import torch
-
-from app.engine import pick_device
+from app.commands.args import add_device
 from app.errors import UserError
-from app.gl.mixer import declare_rule_params
-from app.gl.transfer import pick_transfer
-from app.models.checkpoint import model_cards
-from app.params import make_registry
-from app.sources.webcam import find_cameras
-from app.session import apply_assignments
 
 PACKAGES = ("torch", "numpy", "moderngl", "glfw", "imgui-bundle", "opencv-python", "av", "safetensors")
 
@@ -27,9 +19,22 @@ def _version(package: str) -> str:
         return "not installed"
 
 
-def info(args) -> int:
+def register(sub) -> None:
+    info = sub.add_parser("info", help="versions, OpenGL renderer, torch device, cameras and models found")
+    add_device(info)
+    info.set_defaults(run=run, assignments=[])
+
+
+def run(args) -> int:
+    import torch
+
     from app import __version__
     from app.gl.context import describe, headless_context
+    from app.gl.transfer_choice import pick_transfer
+    from app.loop.device import pick_device
+    from app.models.checkpoint import model_cards
+    from app.sources.webcam import find_cameras
+
     print(f"hypnagogia {__version__} — Python {platform.python_version()} on {platform.platform()}")
     for package in PACKAGES:
         print(f"  {package:<14} {_version(package)}")
@@ -65,17 +70,4 @@ def info(args) -> int:
             extra = f", {card['steps']:,} steps, frame error {card.get('final_error', ['?'])[0]}"
         print(f"  {name}: {arch.get('kind', '?')} {'-'.join(map(str, widths))}{extra}")
     sys.stdout.flush()
-    return 0
-
-
-def params(args) -> int:
-    registry = make_registry()
-    declare_rule_params(registry)
-    apply_assignments(registry, args.assignments)
-    for group in registry.groups():
-        print(f"[{group}]")
-        for p in registry.params(group):
-            address = f"{p.name}.1…{p.name}.N" if p.per_layer else p.name
-            value = registry.layers(p.name)[:1][0] if p.per_layer else registry[p.name]
-            print(f"  {address:<28} {p.describe():<34} = {value!s:<8} {p.help}")
     return 0

@@ -1,6 +1,27 @@
 """``hypnagogia live``: the window (the default command)."""
 
+from __future__ import annotations
 
-def live(args) -> int:
+import argparse
+
+from app.commands.args import add_common
+
+DEFAULT_SOURCE = "webcam"
+
+
+def register(sub) -> None:
+    live = sub.add_parser("live", help="the window: dream on a webcam or file, steered from the panel (default)")
+    add_common(live, source=DEFAULT_SOURCE)
+    live.add_argument("--fullscreen", action="store_true", help="start fullscreen")
+    live.add_argument("--captures", default=None, help="folder for screenshots and recordings "
+                      "(default ~/hypnagogia)")
+    live.add_argument("--window-size", default="1280x760", help="initial window size WxH")
+    live.add_argument("--record-size", default=None, metavar="WxH", help="size of recordings, the view "
+                      "scaled up or down to fit with black bars (default: the view's own size)")
+    live.add_argument("--ui-probe", default=None, help=argparse.SUPPRESS)
+    live.set_defaults(run=run)
+
+
+def run(args) -> int:
     from app.ui.app import run_live  # the window's libraries load only when a window is wanted
     return run_live(args)

@@ -8,14 +8,21 @@ import sys
 import threading
 import time
 
-from tqdm import tqdm
+from app.commands.args import add_common, positive_int
 
-from app.gl.context import headless_context
-from app.gl.output import OffscreenTarget, parse_output_size
-from app.gl.readback import PixelReadback
-from app.gl.views import Views, natural_size
-from app.io.recorder import VideoRecorder
-from app.session import build_engine
+
+def register(sub) -> None:
+    record = sub.add_parser("record", help="render the loop headless, one frame per step, to an H.264 file")
+    add_common(record, source="sample")
+    record.add_argument("--steps", type=positive_int, default=300, help="frames to render")
+    record.add_argument("--out", required=True, help="output .mp4 file")
+    record.add_argument("--fps", type=float, default=30.0, help="frame rate of the file")
+    record.add_argument("--quiet", action="store_true", help="no progress bar")
+    record.add_argument("--hold", type=positive_int, default=None, metavar="H",
+                        help="dream from a static frame: show the source's first frame for H steps, then dream")
+    record.add_argument("--output-size", default=None, metavar="WxH", help="video size, e.g. 1920x1080: the "
+                        "view scaled to fit with black bars (default: the view's own size)")
+    record.set_defaults(run=run)
 
 
 @contextlib.contextmanager
@@ -35,7 +42,16 @@ def stop_requested_by_ctrl_c():
         signal.signal(signal.SIGINT, previous)
 
 
-def record(args) -> int:
+def run(args) -> int:
+    from tqdm import tqdm
+
+    from app.gl.context import headless_context
+    from app.gl.output import OffscreenTarget, parse_output_size
+    from app.gl.readback import PixelReadback
+    from app.gl.views import Views, natural_size
+    from app.loop.session import build_engine
+    from app.outputs.recorder import VideoRecorder
+
     output_size = parse_output_size(args.output_size) if args.output_size else None
     ctx = headless_context()
     engine = build_engine(ctx, args, realtime=False)

@@ -7,7 +7,7 @@ import math
 import moderngl
 import numpy as np
 
-from app import SHADER_DIR
+from app.resources import SHADER_DIR
 from app.gl.shaders import program_from_file, set_uniform
 from app.params import Registry
 

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import moderngl
 
-from app import SHADER_DIR
+from app.resources import SHADER_DIR
 from app.gl.atlas import AtlasLayout
 from app.gl.shaders import FileWatch, ShaderError, ShaderSource, compile_program, parse_shader, set_uniform
 from app.params import MAX_LAYERS, Registry

@@ -20,7 +20,7 @@ from pathlib import Path
 
 import moderngl
 
-from app import SHADER_DIR
+from app.resources import SHADER_DIR
 from app.params import MAX_LAYERS, Param
 
 GLSL_VERSION = "#version 330 core"

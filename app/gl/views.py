@@ -13,10 +13,10 @@ from typing import Callable
 import moderngl
 import torch
 
-from app import SHADER_DIR
+from app.resources import SHADER_DIR
 from app.gl.atlas import AtlasLayout
 from app.gl.shaders import program_from_file, set_uniform
-from app.gl.transfer import HostTransfer
+from app.gl.host_transfer import HostTransfer
 
 VIEWS = ("main", "compare", "grid")
 IMAGE_ROWS = ("prediction", "input", "error")

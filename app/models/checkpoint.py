@@ -16,12 +16,12 @@ import torch
 from safetensors import SafetensorError
 from safetensors.torch import load_file, save_file, safe_open
 
-from app import MODEL_DIR
+from app.resources import MODEL_DIR
 from app.errors import UserError
-from app.models.autoencoder import AutoencoderConfig, ConvAutoencoder
+from app.models.autoencoder.model import AutoencoderConfig, ConvAutoencoder
 from app.models.base import LayerStack
-from app.models.pvm import PVM
-from app.models.pvm_spec import PVMSpec
+from app.models.pvm.model import PVM
+from app.models.pvm.spec import PVMSpec
 
 ARCHITECTURES = {"autoencoder": (ConvAutoencoder, AutoencoderConfig), "pvm": (PVM, PVMSpec)}
 

@@ -5,12 +5,9 @@ Every source returns frames already fitted to the model's square input, as
 """
 
 from pathlib import Path
-from typing import Protocol
-
-import numpy as np
-
-from app import ASSET_DIR
 from app.errors import UserError
+from app.resources import ASSET_DIR
+from app.sources.base import Source
 from app.sources.fallback import FallbackSource
 from app.sources.image import ImageSource
 from app.sources.procedural import NoiseSource, ShapesSource
@@ -21,16 +18,6 @@ SAMPLE_CLIP = ASSET_DIR / "sample.mp4"
 IMAGE_EXTENSIONS = frozenset(
     {".png", ".jpg", ".jpeg", ".bmp", ".tif", ".tiff", ".webp", ".ppm", ".pgm", ".pnm", ".jp2"}
 )
-
-
-class Source(Protocol):
-    name: str
-    message: str  # "" when all is well, else a one-line status for the panel
-
-    def read(self) -> np.ndarray | None:
-        """The newest frame, or None if nothing new since the last read."""
-
-    def close(self) -> None: ...
 
 
 def open_source(spec: str, size: int, *, realtime: bool = False) -> Source:

@@ -2,14 +2,12 @@
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING, Callable
+from typing import Callable
 
 import numpy as np
 
 from app.errors import UserError
-
-if TYPE_CHECKING:
-    from app.sources import Source
+from app.sources.base import Source
 
 
 class FallbackSource:

@@ -21,7 +21,7 @@ import cv2
 import numpy as np
 from tqdm import tqdm
 
-from app import ASSET_DIR
+from app.resources import ASSET_DIR
 from app.errors import UserError
 from app.sources.photos import training_photos
 

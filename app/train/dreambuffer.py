@@ -11,7 +11,7 @@ from __future__ import annotations
 import torch
 
 from app.models.base import LayerStack
-from app.models import loop
+from app.loop import mirror as loop
 
 
 class DreamBuffer:

@@ -9,7 +9,7 @@ import numpy as np
 import torch
 
 from app.models.base import LayerStack
-from app.models import loop
+from app.loop import mirror as loop
 
 GAP = 4
 

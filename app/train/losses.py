@@ -18,8 +18,8 @@ from __future__ import annotations
 import torch
 import torch.nn.functional as F
 
-from app.models.autoencoder import ConvAutoencoder
-from app.models import loop
+from app.models.autoencoder.model import ConvAutoencoder
+from app.loop import mirror as loop
 from app.train.dreambuffer import DreamBuffer
 from app.train.patches import patch_distance
 

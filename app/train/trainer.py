@@ -13,9 +13,9 @@ import torch
 from tqdm import tqdm
 
 from app.errors import UserError
-from app.models.autoencoder import AutoencoderConfig, ConvAutoencoder
+from app.models.autoencoder.model import AutoencoderConfig, ConvAutoencoder
 from app.models.checkpoint import LoadedModel, save
-from app.models import loop
+from app.loop import mirror as loop
 from app.train import figures, losses
 from app.train.data import VALIDATION_SIZE, Crops, FrameSet, validation_images, validation_preview
 from app.train.dreambuffer import DreamBuffer

@@ -9,8 +9,8 @@ from app.errors import UserError
 from app.gl.output import OffscreenTarget
 from app.gl.readback import PixelReadback
 from app.gl.views import natural_size
-from app.io.recorder import VideoRecorder
-from app.io.screenshot import save_png
+from app.outputs.recorder import VideoRecorder
+from app.outputs.screenshot import save_png
 from app.models.checkpoint import load
 from app.sources import open_source
 from app.ui.state import AppState, LiveRecording

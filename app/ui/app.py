@@ -10,7 +10,7 @@ from pathlib import Path
 from app.ui.window import Window  # imports imgui_bundle before glfw
 from app.gl.output import parse_output_size
 from app.gl.views import Views
-from app.session import build_engine
+from app.loop.session import build_engine
 from app.ui import actions
 from app.ui.explore import Explorer
 from app.ui.input import handle_keys, handle_mouse

@@ -11,7 +11,7 @@ import numpy as np
 from app.analysis.attractors import CYCLE, FIXED_POINT, AttractorDetector, Verdict, signature
 from app.analysis.gallery import Attractor, Gallery, thumbnail
 from app.analysis.trajectory import Trajectory
-from app.engine import Engine
+from app.loop.engine import Engine
 
 
 PROJECT_EVERY = 4

@@ -7,11 +7,11 @@ import time
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from app.engine import Engine
+from app.loop.engine import Engine
 from app.gl.output import OffscreenTarget
 from app.gl.readback import PixelReadback
 from app.gl.views import Cell, Views
-from app.io.recorder import VideoRecorder
+from app.outputs.recorder import VideoRecorder
 from app.models.checkpoint import model_cards
 from app.ui.explore import Explorer
 

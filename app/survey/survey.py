@@ -19,7 +19,7 @@ from tqdm import tqdm
 
 from app.analysis.attractors import CYCLE, FIXED_POINT, WANDERING, BatchDetector, DetectorConfig, Verdict, signature
 from app.models.base import LayerStack
-from app.models.loop import Rule, noise_start, step
+from app.loop.mirror import Rule, noise_start, step
 from app.sources import open_source
 from app.sources.photos import bundled_photos
 

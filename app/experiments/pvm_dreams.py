@@ -21,7 +21,7 @@ from torch import Tensor
 from tqdm import tqdm
 
 from app.analysis.attractors import AttractorDetector, DetectorConfig, signature
-from app.analysis.pvm_heldout import held_out_frames, load_pvm, picture, pyplot
+from app.experiments.pvm_heldout import held_out_frames, load_pvm, picture, pyplot
 
 
 def _rms(a: Tensor, b: Tensor) -> Tensor:

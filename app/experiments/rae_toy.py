@@ -27,7 +27,7 @@ import torch.nn.functional as F
 from torch import nn
 from tqdm import tqdm
 
-from app.analysis.metrics import energy_distance, mode_coverage
+from app.experiments.metrics import energy_distance, mode_coverage
 
 METHODS = ("true", "AE", "VAE", "AE+MC", "RAE", "VAE, learned σx")
 DATASETS = ("paraboloid", "ring")

@@ -20,11 +20,11 @@ import numpy as np
 import torch
 from tqdm import tqdm
 
-from app import MODEL_DIR, ROOT
+from app.resources import MODEL_DIR, ROOT
 from app.errors import UserError
 from app.models import checkpoint
-from app.models.pvm import PVM
-from app.models.pvm_spec import load_spec
+from app.models.pvm.model import PVM
+from app.models.pvm.spec import load_spec
 
 LOG_EVERY = 100                 # steps per point of the error curve
 PRELOAD_BYTES = 1 << 30         # a video file up to this size as float frames is held on the device
@@ -33,7 +33,7 @@ NAME = re.compile(r"[A-Za-z0-9][A-Za-z0-9._-]*")
 
 
 def train_pvm(args) -> int:
-    from app.engine import pick_device
+    from app.loop.device import pick_device
     from app.sources import open_source
 
     if args.name is not None and not NAME.fullmatch(args.name):

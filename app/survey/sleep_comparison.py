@@ -13,9 +13,9 @@ matplotlib.use("Agg")
 import matplotlib.pyplot as plt  # noqa: E402
 import numpy as np  # noqa: E402
 
-from app.analysis.pvm_survey import BeforeAfter, PVMSurveyConfig, SleepRecord  # noqa: E402
-from app.analysis.report import summary  # noqa: E402
-from app.analysis.survey import SurveyResult  # noqa: E402
+from app.survey.pvm_survey import BeforeAfter, PVMSurveyConfig, SleepRecord  # noqa: E402
+from app.survey.report import summary  # noqa: E402
+from app.survey.survey import SurveyResult  # noqa: E402
 
 PHASES = ("before", "after")
 HISTOGRAM_BINS = 20

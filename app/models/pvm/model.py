@@ -66,8 +66,8 @@ from functools import cached_property
 import torch
 from torch import Tensor, nn
 
-from app.models.pvm_spec import PVMSpec
-from app.models.pvm_wiring import FEEDBACK, GLOBAL, LATERAL, Wiring, build_wiring
+from app.models.pvm.spec import PVMSpec
+from app.models.pvm.wiring import FEEDBACK, GLOBAL, LATERAL, Wiring, build_wiring
 
 MIN_HISTORY = 16                # batched folds of fewer updates run far below the CPU's arithmetic speed
 RESOLUTION = 2.0 ** -24

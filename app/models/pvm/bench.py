@@ -7,9 +7,9 @@ import time
 
 import torch
 
-from app.models.pvm import PVM
-from app.models.pvm_spec import PVMSpec, load_spec
-from app.models.pvm_wiring import count
+from app.models.pvm.model import PVM
+from app.models.pvm.spec import PVMSpec, load_spec
+from app.models.pvm.wiring import count
 
 CHUNKS = 5
 

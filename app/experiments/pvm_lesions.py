@@ -20,9 +20,9 @@ import torch
 from torch import Tensor
 from tqdm import tqdm
 
-from app.analysis.pvm_heldout import CONTEXTS, INTACT, context_switched_on, held_out_frames, load_pvm, picture, \
+from app.experiments.pvm_heldout import CONTEXTS, INTACT, context_switched_on, held_out_frames, load_pvm, picture, \
     pyplot
-from app.models.pvm import PVM
+from app.models.pvm.model import PVM
 
 GRAY = 0.5
 SPOTS = ("blind spot", "dream spot")

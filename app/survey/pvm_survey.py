@@ -25,10 +25,10 @@ import torch
 from tqdm import tqdm
 
 from app.analysis.attractors import WANDERING, AttractorDetector, Verdict, signature
-from app.analysis.survey import Start, SurveyConfig, SurveyResult, cluster, end_signature, make_starts, pooled
-from app.models.pvm import PVM
+from app.survey.survey import Start, SurveyConfig, SurveyResult, cluster, end_signature, make_starts, pooled
+from app.models.pvm.model import PVM
 from app.params import core_params
-from app.pvm_adapter import Sleep
+from app.models.pvm.stack import Sleep
 
 DREAMS = ("deep", "full")       # every layer reads its own prediction / only the frame is the prediction
 # the entries of PVM.state_dict that hold weights and their momentum; the rest is activity and the step count

@@ -1,12 +1,8 @@
-"""``hypnagogia experiment NAME``: the seed experiments, reproduced as commands.
+"""``hypnagogia experiment NAME``: the seed experiments of ``app.experiments.registry`` as commands.
 
-An experiment is a config dataclass (with a ``seed`` field and a ``quick(seed)`` constructor for a
-small, fast version) and ``run(config, out, progress)``, which trains, measures, writes its figures
-into ``out`` and returns a result with ``markdown()`` and ``to_dict()``. The command writes those
-beside the figures as ``<name>.md`` and ``<name>.json``, with the run time. Adding an experiment is
-adding a line to ``EXPERIMENTS``. Experiments on a trained PVM (``takes_model``) read ``--model`` and
-``--device`` into their config's ``model`` and ``device`` fields, and their ``--seed`` is the seed of
-the held-out clip.
+The command writes each result's ``markdown()`` and ``to_dict()`` beside its figures as ``<name>.md``
+and ``<name>.json``, with the run time. For experiments on a trained PVM ``--seed`` is the seed of the
+held-out clip.
 """
 
 from __future__ import annotations
@@ -17,58 +13,19 @@ import math
 import platform
 import sys
 import time
-from dataclasses import dataclass, replace
+from dataclasses import replace
 from functools import partial
 from pathlib import Path
-from typing import Callable
 
-import torch
-
-from app.analysis import inertia, pvm_dreams, pvm_lesions, rae_toy
+from app.commands.args import add_device
 from app.errors import UserError
+from app.experiments.registry import EXPERIMENTS, Experiment
 
 
-@dataclass(frozen=True)
-class Experiment:
-    name: str
-    title: str
-    help: str
-    config: type
-    run: Callable
-    takes_model: bool = False
-
-
-EXPERIMENTS = (
-    Experiment("rae-toy", "Recurrent autoencoder toy (seed 002)",
-               "AE, VAE, AE + Monte-Carlo chains and the recurrent AE as samplers of a paraboloid and a "
-               "ring of 8 Gaussians: energy distances, mode coverage, sample clouds",
-               rae_toy.RaeToyConfig, rae_toy.run),
-    Experiment("inertia", "Representational inertia (seed 001)",
-               "the β-VAE with representational inertia on circle-over-Gaussian sequences, γ = 0, 0.5, 1: "
-               "next-frame error, dependence on the input, latent sweeps",
-               inertia.InertiaConfig, inertia.run),
-    Experiment("pvm-lesions", "PVM context lesions (seed 000)",
-               "a trained PVM on held-out frames with all context, no feedback, no lateral context and neither: "
-               "prediction error of the frame and of every layer",
-               pvm_lesions.LesionsConfig, pvm_lesions.run_lesions, takes_model=True),
-    Experiment("pvm-fill-in", "PVM filling in a blind spot (seed 000)",
-               "a trained PVM on held-out frames with a gray or self-predicted central square: error of the "
-               "predicted next frame against the true one inside and outside the square, intact and lesioned",
-               pvm_lesions.FillInConfig, pvm_lesions.run_fill_in, takes_model=True),
-    Experiment("pvm-static-dream", "PVM deep dream from a static frame (seed 000)",
-               "a trained PVM shown one held-out frame, then deep-dreaming: per-step change and where the dream goes",
-               pvm_dreams.StaticDreamConfig, pvm_dreams.run_static_dream, takes_model=True),
-    Experiment("pvm-replay", "PVM dream replay (seed 000)",
-               "a trained PVM records a pass through a held-out clip, then dreams from a frame of it: correlation "
-               "of every recorded prediction with every dream frame",
-               pvm_dreams.ReplayConfig, pvm_dreams.run_replay, takes_model=True),
-)
-
-
-def register(subparsers, add_common) -> None:
+def register(sub) -> None:
     """Adds ``experiment`` with one sub-command per experiment (they take none of the live options
     that ``add_common`` adds)."""
-    parser = subparsers.add_parser("experiment", help="reproduce a seed experiment: train, measure, "
+    parser = sub.add_parser("experiment", help="reproduce a seed experiment: train, measure, "
                                    "write tables and figures")
     experiments = parser.add_subparsers(dest="experiment", metavar="EXPERIMENT", required=True)
     for experiment in EXPERIMENTS:
@@ -77,8 +34,7 @@ def register(subparsers, add_common) -> None:
                        help=f"folder for the tables and figures (default runs/{experiment.name})")
         if experiment.takes_model:
             p.add_argument("--model", required=True, help="the trained PVM: a name in models/ or a .safetensors path")
-            p.add_argument("--device", choices=("auto", "cpu", "cuda", "mps"), default="auto",
-                           help="where torch runs: auto takes CUDA, then MPS, else the CPU")
+            add_device(p)
             p.add_argument("--seed", type=int, default=1, help="seed of the held-out clip (default 1; the sample "
                            "clip that `hypnagogia train pvm --source sample` reads is seed 0)")
         else:
@@ -112,7 +68,9 @@ def _strict_json(value):
     return value
 
 
-def _where(device: torch.device) -> str:
+def _where(device) -> str:
+    import torch
+
     if device.type == "cuda":
         return torch.cuda.get_device_name(device)
     if device.type == "mps":
@@ -121,6 +79,8 @@ def _where(device: torch.device) -> str:
 
 
 def run_experiment(experiment: Experiment, args: argparse.Namespace) -> int:
+    import torch
+
     out = _output_folder(args.out or Path("runs") / experiment.name)
     if args.threads < 1:
         raise UserError(f"--threads must be at least 1, got {args.threads}")
@@ -128,7 +88,7 @@ def run_experiment(experiment: Experiment, args: argparse.Namespace) -> int:
     config = experiment.config.quick(args.seed) if args.quick else experiment.config(seed=args.seed)
     device = torch.device("cpu")
     if experiment.takes_model:
-        from app.engine import pick_device
+        from app.loop.device import pick_device
         device = pick_device(args.device)
         config = replace(config, model=args.model, device=str(device))
     start = time.perf_counter()

@@ -1,4 +1,4 @@
-"""A differentiable torch mirror of one step of the dreaming loop (``app.engine.Engine.step`` with the
+"""A differentiable torch mirror of one step of the dreaming loop (``app.loop.engine.Engine.step`` with the
 ``general`` mixing rule), so that training can run through the loop the app will run.
 
 One step: x = clamp(mix(source, P, dream), 0, 1); drives from (x, S); every feature layer
@@ -12,7 +12,7 @@ from dataclasses import dataclass
 
 import torch
 
-from app import SHADER_DIR
+from app.resources import SHADER_DIR
 from app.gl.shaders import parse_shader
 from app.models.base import LayerStack
 

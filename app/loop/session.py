@@ -5,7 +5,8 @@ from __future__ import annotations
 import moderngl
 import torch
 
-from app.engine import Engine, pick_device
+from app.loop.device import pick_device
+from app.loop.engine import Engine
 from app.errors import UserError
 from app.gl.mixer import RuleSet
 from app.models.checkpoint import LoadedModel, list_models, load

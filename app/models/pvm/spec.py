@@ -12,7 +12,7 @@ import math
 from dataclasses import asdict, dataclass, field, fields
 from pathlib import Path
 
-from app import MODEL_DIR
+from app.resources import MODEL_DIR
 from app.errors import UserError
 
 SPEC_DIR = MODEL_DIR / "specs"

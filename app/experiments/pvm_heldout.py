@@ -18,7 +18,7 @@ from tqdm import tqdm
 
 from app.errors import UserError
 from app.models import checkpoint
-from app.models.pvm import PVM
+from app.models.pvm.model import PVM
 from app.sources.fit import fit_square
 from app.sources.sample_clip import ClipRenderer
 

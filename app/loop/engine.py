@@ -18,98 +18,27 @@ import moderngl
 import numpy as np
 import torch
 
-from app.drives import apply as modify_drives
+from app.loop.device import PRECISIONS, TEXTURE_FORMATS
+from app.loop.drives import apply as modify_drives
+from app.loop.records import IMAGE_CHANGE, StepRecord, StepValues
 from app.errors import UserError
 from app.gl.atlas import AtlasLayout
 from app.gl.composite import CompositePass
 from app.gl.mixer import Mixer, RuleSet
-from app.gl.transfer import TORCH_DTYPES, pick_transfer
+from app.gl.transfer import TORCH_DTYPES
+from app.gl.transfer_choice import pick_transfer
 from app.gl.views import Frame
 from app.models.checkpoint import LoadedModel
-from app.models.graphed import GraphedFunction
-from app.models.pvm import PVM
-from app.modes import apply_mode
-from app.pvm_adapter import PVMStack, mixing_passes_through
+from app.loop.graph import GraphedFunction
+from app.models.pvm.model import PVM
+from app.loop.modes import apply_mode
+from app.models.pvm.stack import PVMStack, mixing_passes_through
 from app.params import Registry
 from app.sources import Source
-from app.timing import StageTimer
+from app.loop.timing import StageTimer
 
 
-PRECISIONS = {"fp32": torch.float32, "fp16": torch.float16, "bf16": torch.bfloat16}
-# what the textures handed between GL and torch hold: a model computing in 16 bits gains nothing from
-# 32-bit hand-overs, and on a GPU every texel is bytes for the copies and the GLSL passes to move
-TEXTURE_FORMATS = {"fp32": "f4", "fp16": "f2", "bf16": "f2"}
 BLINK_PERIOD, BLINK_LENGTH = 20, 2   # blinks: 2 of every 20 steps see the prediction
-
-
-IMAGE_CHANGE, TOP_CHANGE, ERROR = range(3)     # a step's values, as computed
-
-
-class StepValues:
-    """A step's values (a 3-vector where the model runs) on their way to the host: on a GPU copied
-    without waiting, readable once the copy has finished."""
-
-    def __init__(self, values: torch.Tensor):
-        if values.is_cuda:
-            self._host = torch.empty(values.shape, pin_memory=True)
-            self._host.copy_(values, non_blocking=True)
-            self._ready = torch.cuda.Event()
-            self._ready.record()
-        else:
-            self._host, self._ready = values, None
-        self._floats: list[float] | None = None
-
-    @property
-    def ready(self) -> bool:
-        return self._floats is not None or self._ready is None or self._ready.query()
-
-    def floats(self) -> list[float]:
-        if self._floats is None:
-            if self._ready is not None:
-                self._ready.synchronize()
-            self._floats = self._host.tolist()
-        return self._floats
-
-
-class StepRecord:
-    """What one step measured: ``image_change`` (RMS of P_t − P_{t−1}), ``top_change`` (RMS of the top
-    layer's S_t − S_{t−1}), ``error`` (RMS of x_t − P_t) and whether every value stayed finite (a NaN or
-    inf anywhere reaches the prediction, decoded from layer 1, or the top layer within a step, and
-    from there these RMS values).
-
-    The values are computed where the model runs. The top layer's change is known once the step's
-    mix is adopted, which the next step does; on a GPU the values then come back without waiting.
-    Reading one before that makes the engine collect the mix and waits for this step alone, so a
-    loop that never reads them never stalls on them."""
-
-    def __init__(self, step: int, own: StepValues, collect_mix):
-        self.step = step
-        self._own, self._top, self._collect_mix = own, None, collect_mix
-        self._floats = None
-
-    def complete(self, next_values: StepValues) -> None:
-        """The values of the step that adopted this step's mix (its top change and finiteness)."""
-        self._top = next_values
-
-    @property
-    def done(self) -> bool:
-        """Whether the values can be read without waiting."""
-        return self._floats is not None or (self._top is not None and self._own.ready and self._top.ready)
-
-    def _read(self) -> list[float]:
-        if self._floats is None:
-            if self._top is None:
-                self._collect_mix()
-            own, top = self._own.floats(), self._top.floats()
-            values = [own[IMAGE_CHANGE], top[TOP_CHANGE], own[ERROR]]
-            self._floats = [*values, float(all(math.isfinite(v) for v in values))]
-        return self._floats
-
-    # the step's own values need no later step (a PVM's sleep reads the last change inside a step)
-    image_change = property(lambda self: self._own.floats()[IMAGE_CHANGE])
-    top_change = property(lambda self: self._read()[1])
-    error = property(lambda self: self._own.floats()[ERROR])
-    finite = property(lambda self: self._read()[3] > 0)
 
 
 class StepTensors(NamedTuple):
@@ -121,20 +50,6 @@ class StepTensors(NamedTuple):
     prediction: torch.Tensor            # (S, S, 4): P_{t+1}, fed back at the next step
     seen: torch.Tensor                  # (S, S, 4): the prediction of this step's input (views)
     values: torch.Tensor                # IMAGE_CHANGE, TOP_CHANGE, ERROR
-
-
-def pick_device(name: str = "auto") -> torch.device:
-    if name == "auto":
-        if torch.cuda.is_available():
-            return torch.device("cuda")
-        if getattr(torch.backends, "mps", None) is not None and torch.backends.mps.is_available():
-            return torch.device("mps")
-        return torch.device("cpu")
-    if name == "cuda" and not torch.cuda.is_available():
-        raise UserError("--device cuda: torch sees no CUDA GPU here; use --device auto or cpu")
-    if name == "mps" and not (getattr(torch.backends, "mps", None) and torch.backends.mps.is_available()):
-        raise UserError("--device mps: torch sees no Apple GPU here; use --device auto or cpu")
-    return torch.device(name)
 
 
 def _rms(a: torch.Tensor, b: torch.Tensor) -> torch.Tensor:
@@ -151,7 +66,7 @@ class Engine:
     def __init__(self, ctx: moderngl.Context, registry: Registry, model: LoadedModel, source: Source,
                  size: int, device: torch.device | str = "cpu", rules: RuleSet | None = None,
                  seed: int = 0, sync_timing: bool = False, history: int = 600, precision: str = "fp32"):
-        torch.set_flush_denormal(True)  # see app.cli.main: worker threads started before this keep denormals
+        torch.set_flush_denormal(True)  # see app.commands.main.main: worker threads started before this keep denormals
         self.ctx = ctx
         self.registry = registry
         self.size = size

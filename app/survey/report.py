@@ -15,7 +15,7 @@ import matplotlib.pyplot as plt  # noqa: E402
 import numpy as np  # noqa: E402
 
 from app.analysis.attractors import CYCLE, FIXED_POINT, WANDERING  # noqa: E402
-from app.analysis.survey import START_KINDS, SurveyResult  # noqa: E402
+from app.survey.survey import START_KINDS, SurveyResult  # noqa: E402
 
 THUMB = 96
 MEMBERS_SHOWN = 10

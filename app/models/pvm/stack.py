@@ -16,7 +16,7 @@ import numpy as np
 import torch
 
 from app.models.base import Drives
-from app.models.pvm import PVM, StepResult
+from app.models.pvm.model import PVM, StepResult
 from app.params import Registry
 
 # gains under which the mixer passes the signal through unchanged (then PVM runs without overrides)

@@ -23,7 +23,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from app.models.pvm_spec import PVMSpec, fan_in_offsets
+from app.models.pvm.spec import PVMSpec, fan_in_offsets
 
 LATERAL, FEEDBACK, GLOBAL = 1, 2, 3     # context kinds; 0 marks an unused (padding) slot
 

@@ -1,0 +1,98 @@
+"""Argument types and the options every loop command shares."""
+
+from __future__ import annotations
+
+import argparse
+
+from app.errors import UserError
+
+MAX_SIZE = 4096
+DEVICES = ("auto", "cpu", "cuda", "mps")
+
+
+class OneLineParser(argparse.ArgumentParser):
+    """argparse that reports a usage error as one line with a pointer to --help."""
+
+    def error(self, message: str):
+        self.exit(2, f"{self.prog}: error: {message} (see {self.prog} --help)\n")
+
+
+def _number(text: str, kind, check, what: str):
+    noun = "a whole number" if kind is int else "a number"
+    try:
+        value = kind(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"must be {noun}, got {text!r}") from None
+    if not check(value):
+        raise argparse.ArgumentTypeError(f"must be {what}, got {text}")
+    return value
+
+
+def positive_int(text: str) -> int:
+    return _number(text, int, lambda v: v > 0, "positive")
+
+
+def non_negative_int(text: str) -> int:
+    return _number(text, int, lambda v: v >= 0, "0 or more")
+
+
+def positive_number(text: str) -> float:
+    return _number(text, float, lambda v: 0 < v < float("inf"), "positive")
+
+
+def non_negative_number(text: str) -> float:
+    return _number(text, float, lambda v: 0 <= v < float("inf"), "zero or positive")
+
+
+def probability(text: str) -> float:
+    return _number(text, float, lambda v: 0 <= v <= 1, "between 0 and 1")
+
+
+def positive_size(text: str) -> int:
+    try:
+        value = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"must be a whole number of pixels, got {text!r}") from None
+    if value <= 0 or value > MAX_SIZE:
+        raise argparse.ArgumentTypeError(f"must be between 4 and {MAX_SIZE} pixels, got {value}")
+    if value % 4:
+        raise argparse.ArgumentTypeError(f"must be a multiple of 4 (autoencoders need a multiple of 2 to the "
+                                         f"power of their depth), got {value}")
+    return value
+
+
+def parse_widths(text: str) -> tuple[int, ...]:
+    try:
+        widths = tuple(int(part) for part in text.split(","))
+    except ValueError:
+        widths = ()
+    if not widths or any(w < 1 or w > 1024 for w in widths) or len(widths) > 8:
+        raise UserError(f"--widths {text}: give 1 to 8 comma-separated channel counts from 1 to 1024, "
+                        f"e.g. 16,32,64,128")
+    return widths
+
+
+def add_device(p: argparse.ArgumentParser, what: str = "runs") -> None:
+    p.add_argument("--device", choices=DEVICES, default="auto",
+                   help=f"where torch {what}: auto takes CUDA, then MPS, else the CPU")
+
+
+def add_common(p: argparse.ArgumentParser, *, size: int | None = None, source: str | None = None) -> None:
+    """--set, --device, --precision, --model, --size (default ``size``, or by device and model when
+    None), --source (when ``source`` is given) and --seed."""
+    p.add_argument("--set", dest="assignments", action="append", default=[], metavar="NAME=VALUE",
+                   help="set a live parameter (repeatable); `hypnagogia params` lists them")
+    add_device(p)
+    p.add_argument("--precision", choices=("fp32", "fp16", "bf16"), default="fp32",
+                   help="number format of an autoencoder's drives on a GPU (fp16 and bf16 with channels_last "
+                        "are faster; docs/performance.md states their error against fp32)")
+    p.add_argument("--model", default=None,
+                   help="model name in models/ or path to a .safetensors checkpoint (default: ae-natural on a "
+                        "GPU, ae-tiny on the CPU)")
+    default = f"default {size}" if size else "default 256 on a GPU and 128 on the CPU"
+    p.add_argument("--size", type=positive_size, default=size, help=f"model input size in pixels (square; a "
+                   f"multiple of 2^depth for autoencoders, {default}; fixed by the spec for PVM)")
+    if source is not None:
+        p.add_argument("--source", default=source,
+                       help="webcam, webcam:N, sample (the bundled clip), noise, shapes, or a video/image path")
+    p.add_argument("--seed", type=int, default=0, help="seed of the initial noise")
