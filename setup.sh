@@ -30,24 +30,30 @@ fi
 [ -x .venv/bin/python ] || python3 -m venv .venv
 pip_install() {
   # keep the log readable: drop pip's warnings about unreachable local index entries
-  .venv/bin/python -m pip install -q --disable-pip-version-check "$@" 2> >(grep -v "^WARNING: Location" >&2)
+  .venv/bin/python -m pip install -q --disable-pip-version-check "$@" 2> >(grep -v "WARNING: Location .* is ignored" >&2)
 }
 if ! .venv/bin/python -c "import torch" >/dev/null 2>&1; then
   if command -v nvidia-smi >/dev/null 2>&1; then
     pip_install torch
+  elif [ "$(uname -s)" = Linux ]; then
+    # PyPI's Linux torch carries CUDA (gigabytes); PyTorch's CPU index has the CPU build. Where that
+    # index cannot be reached (offline mirrors), fall back to the ordinary package index.
+    pip_install --index-url https://download.pytorch.org/whl/cpu --timeout 10 --retries 0 torch==2.13.0 2>/dev/null \
+      || pip_install torch==2.13.0
   else
-    pip_install torch==2.13.0
+    pip_install torch            # macOS (MPS) and Windows: PyPI's wheel is the right one
   fi
-fi
-# CUDA-GL interop (tensors reach textures without a host round trip) needs CUDA's Python bindings
-# of torch's CUDA major version; without them the app uses host copies and `hypnagogia info` says so
-cuda_major=$(.venv/bin/python -c "import torch; print((torch.version.cuda or '').split('.')[0])")
-if [ -n "$cuda_major" ] && ! .venv/bin/python -c "import cuda.bindings" >/dev/null 2>&1; then
-  pip_install "cuda-bindings==${cuda_major}.*" || echo "setup.sh: no cuda-bindings ${cuda_major}.x; the app will copy through host memory" >&2
 fi
 if [ $dev = 1 ]; then
   pip_install -e ".[dev]"
 else
   pip_install -e .
+fi
+# CUDA-GL interop (tensors reach textures without a host round trip) needs CUDA's Python bindings
+# of torch's CUDA major version; without them the app uses host copies and `hypnagogia info` says so.
+# Asked after the project's install, so torch finds numpy when it loads.
+cuda_major=$(.venv/bin/python -c "import torch; print((torch.version.cuda or '').split('.')[0])")
+if [ -n "$cuda_major" ] && ! .venv/bin/python -c "import cuda.bindings" >/dev/null 2>&1; then
+  pip_install "cuda-bindings==${cuda_major}.*" || echo "setup.sh: no cuda-bindings ${cuda_major}.x; the app will copy through host memory" >&2
 fi
 .venv/bin/python -c "import app.commands.main" || { echo "setup.sh: the install did not complete (see above)" >&2; exit 1; }

@@ -11,7 +11,7 @@ from __future__ import annotations
 import math
 import threading
 from dataclasses import dataclass, field
-from typing import Any, Iterable
+from typing import Any, Callable, Iterable
 
 MAX_LAYERS = 8
 
@@ -36,6 +36,7 @@ class Param:
     choices: tuple[str, ...] = ()
     per_layer: bool = False
     label: str = ""
+    visible_if: str = ""        # a bool parameter the panel shows this one under ("!name": when it is off)
 
     def __post_init__(self):
         if self.kind not in KINDS:
@@ -121,6 +122,7 @@ class Registry:
     def __init__(self, params: Iterable[Param] = ()):
         self._slots: dict[str, _Slot] = {}
         self._lock = threading.RLock()
+        self._watchers: dict[str, list[Callable[[Any], None]]] = {}
         self.version = 0
         for p in params:
             self.declare(p)
@@ -183,7 +185,23 @@ class Registry:
             else:
                 slot.values[layer - 1] = coerced
             self.version += 1
+            for watcher in self._watchers.get(name, ()):
+                watcher(coerced)
         return coerced
+
+    def watch(self, name: str, callback: Callable[[Any], None]) -> Callable[[], None]:
+        """Call ``callback(value)`` in the writer's thread after every write of ``name`` (a parameter
+        that stands for others, like a viewing mode, applies them for whichever controller wrote
+        it). Returns a function that stops watching."""
+        self.param(name)
+        with self._lock:
+            self._watchers.setdefault(name, []).append(callback)
+
+        def stop() -> None:
+            with self._lock:
+                if callback in self._watchers.get(name, []):
+                    self._watchers[name].remove(callback)
+        return stop
 
     def set_choices(self, name: str, choices: tuple[str, ...]) -> None:
         with self._lock:
@@ -295,26 +313,6 @@ def core_params() -> list[Param]:
               "fraction of the frame.", "feedback", -0.05, 0.05, label="shift x"),
         Param("feedback.shift_y", "float", 0.0, "Vertical shift of the fed-back prediction per step, as a "
               "fraction of the frame.", "feedback", -0.05, 0.05, label="shift y"),
-        Param("pvm.learning", "bool", True, "PVM learns online from every step (off: weights frozen).", "pvm",
-              label="learning"),
-        Param("pvm.schedule", "bool", True, "Follow the spec's developmental schedule of learning rates (off: "
-              "every layer learns at the rate below).", "pvm", label="schedule"),
-        Param("pvm.learning_rate", "float", 0.01, "Learning rate of every layer when the schedule is off.", "pvm",
-              0.0, 0.2, label="learning rate"),
-        Param("pvm.lateral", "bool", True, "Lateral context (neighbours' outputs); off is a reversible lesion.",
-              "pvm", label="lateral context"),
-        Param("pvm.feedback", "bool", True, "Feedback context from the units above; off is a reversible lesion.",
-              "pvm", label="feedback context"),
-        Param("pvm.global_context", "bool", True, "The top layer's output sent to every unit; off is a reversible "
-              "lesion.", "pvm", label="global context"),
-        Param("pvm.sleep", "bool", False, "Sleep: when a dream has settled, learn with a negative rate until it "
-              "leaves the attractor.", "pvm", label="sleep"),
-        Param("pvm.sleep_threshold", "float", 1e-3, "Per-step RMS change of the prediction under which the "
-              "dream counts as settled.", "pvm", 1e-5, 0.05, label="settled below"),
-        Param("pvm.sleep_patience", "int", 30, "Steps the change must stay under the threshold before sleep.",
-              "pvm", 2, 1000, label="settled for"),
-        Param("pvm.sleep_rate", "float", 0.005, "Learning rate (applied negatively) while asleep.", "pvm",
-              0.0, 0.1, label="sleep rate"),
         Param("explore.mouse", "choice", "occluder", "What dragging in the view does: move the occluder, "
               "add noise to the dream, or paint the source frame into it.", "explore",
               choices=("occluder", "noise", "source"), label="mouse"),

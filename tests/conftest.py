@@ -13,6 +13,20 @@ torch.set_flush_denormal(True)
 ROOT = Path(__file__).resolve().parent.parent
 
 
+@pytest.fixture(scope="session", autouse=True)
+def user_home(tmp_path_factory) -> Path:
+    """The user's folders (models, runs, presets, captures) of every test and of the commands it runs,
+    in a fresh folder instead of the real ones (``HYPNAGOGIA_HOME``, read by ``app.resources``)."""
+    home = tmp_path_factory.mktemp("hypnagogia-home")
+    before = os.environ.get("HYPNAGOGIA_HOME")
+    os.environ["HYPNAGOGIA_HOME"] = str(home)
+    yield home
+    if before is None:
+        os.environ.pop("HYPNAGOGIA_HOME", None)
+    else:
+        os.environ["HYPNAGOGIA_HOME"] = before
+
+
 @pytest.fixture(scope="session")
 def gl():
     from app.gl.context import headless_context

@@ -48,7 +48,7 @@ def test_bottom_up_only_loop_reproduces_the_feedforward_encoding(gl, random_chec
     for got, w in zip(engine.states, want):
         assert torch.allclose(got, w, atol=1e-4)
     engine.step()
-    assert torch.allclose(engine._last_prediction, prediction, atol=1e-4)
+    assert torch.allclose(engine.last_prediction, prediction, atol=1e-4)
 
 
 def test_input_follows_the_source_without_dream(gl, random_checkpoint, still):
@@ -63,7 +63,7 @@ def test_full_dream_feeds_the_prediction_back(gl, random_checkpoint, still):
     path, image = still
     engine = make_engine(gl, random_checkpoint, path, dream=1.0)
     engine.step()
-    before = engine._last_prediction.clone()
+    before = engine.last_prediction.clone()
     engine.step()
     x = engine.transfer.download(engine.composite.output)[..., :3]
     assert torch.allclose(x, before, atol=1e-5)
@@ -86,9 +86,9 @@ def test_reading_a_steps_own_values_leaves_its_mix_to_the_next_step(gl, random_c
     engine.step()
     record = engine.step()
     assert record.image_change > 0 and record.error > 0
-    assert engine._mix_pending                    # the change and error of a step need no read-back
+    assert engine.mix_pending                    # the change and error of a step need no read-back
     assert np.isfinite(record.top_change)         # the top layer's change collects the mix
-    assert not engine._mix_pending
+    assert not engine.mix_pending
     engine.step()                                 # and the next step starts from the collected mix
 
 

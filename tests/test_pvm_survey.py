@@ -113,8 +113,8 @@ def test_before_and_after_sleep_reports(young_checkpoint, tmp_path):
 
 
 @pytest.mark.parametrize("args, message", [
-    (("--sleep-dreams", "2"), "--sleep-dreams is for PVM models"),
-    (("--dream", "full"), "--dream is for PVM models"),
+    (("--sleep-dreams", "2"), "--sleep-dreams is for models that learn online (PVM)"),
+    (("--dream", "full"), "--dream is for models that learn online (PVM)"),
 ])
 def test_pvm_options_with_an_autoencoder_fail_in_one_line(model_arg, tmp_path, args, message):
     result = run_cli("attractors", *model_arg, "--starts", "2", "--steps", "2", "--out", str(tmp_path), *args)

@@ -111,40 +111,45 @@ def test_live_recording_keeps_every_due_frame_through_the_ring(gl, tmp_path, ran
     """The window's recorder: frames leave the ring two frames late, yet each reaches the encoder as
     often as it was due, in order, and stopping writes the ones still in flight."""
     from app.gl.views import Views
-    from app.loop.session import build_engine
+    from app.loop.session import Session
     from app.ui import actions
     from app.ui.state import AppState
 
     args = argparse.Namespace(device="cpu", assignments=["view=compare"], model=str(random_checkpoint),
                               size=32, source="shapes", seed=0)
-    engine = build_engine(gl, args, realtime=False)
-    state = AppState(engine=engine, views=Views(gl), explorer=None, capture_dir=tmp_path, source_spec="shapes",
-                     record_size=(128, 96))
+    session = Session.from_args(gl, args, realtime=False)
+    engine = session.engine
+    state = AppState(session=session, views=Views(gl), explorer=None, capture_dir=tmp_path, record_size=(128, 96))
     actions.toggle_recording(state)
     rec = state.recording
-    assert rec.target.size == (128, 96)
+    assert state.outputs.output("compare", (128, 96)).sinks == (rec.sink,)
+    recorder, pace = rec.sink.recorder, rec.sink.pace
     written = []
-    write = rec.recorder.write
-    rec.recorder.write = lambda pixels: written.append(pixels.copy()) or write(pixels)
+    write = recorder.write
+    recorder.write = lambda pixels: written.append(pixels.copy()) or write(pixels)
+    direct = OffscreenTarget(gl, 128, 96)
     shown, copies = [], []                     # the frames rendered, and how often each is due
     for skip in [0, 0, 1, 0, 2, 0, 0]:
         engine.advance()
-        shown.append(actions.render_offscreen(state, "compare", (128, 96)))
+        state.views.render(engine.frame(), "compare", direct.fbo, state.registry["error_gain"])
+        shown.append(direct.read())
         copies.append(1 + skip)                # the loop was late: the frame is due 1 + skip times
         # the clock as if the frame just due were half a frame old
-        rec.started = time.monotonic() - (sum(copies) - 0.5) / rec.fps
-        actions.record_frame(state)
+        pace.started = time.monotonic() - (sum(copies) - 0.5) / pace.fps
+        actions.show_outputs(state)
         assert len(written) == sum(copies[:-2])    # read frame N, map frame N - 2
     actions.stop_recording(state)
+    assert state.outputs.output("compare", (128, 96)) is None      # its last sink gone, the output is released
+    direct.release()
     engine.release()
     assert len({s.tobytes() for s in shown}) == len(shown)
     which = [next((i for i, s in enumerate(shown) if np.array_equal(s, w)), None) for w in written]
     expected = [i for i, n in enumerate(copies) for _ in range(n)]
     assert which == expected
     # the live recorder drops what its queue cannot hold: only on a machine too busy to encode 10 tiny frames
-    assert rec.recorder.frames_written + rec.recorder.frames_dropped == len(expected)
-    with av.open(str(rec.recorder.path)) as container:
+    assert recorder.frames_written + recorder.frames_dropped == len(expected)
+    with av.open(str(recorder.path)) as container:
         frames = [f.to_ndarray(format="rgb24") for f in container.decode(video=0)]
-    assert len(frames) == rec.recorder.frames_written and frames[0].shape == (96, 128, 3)
+    assert len(frames) == recorder.frames_written and frames[0].shape == (96, 128, 3)
     # compare view at 128x96: three 42-pixel cells in a row, 27 black rows above and below
     assert frames[0][:12].max() < 24 and frames[0][-12:].max() < 24 and frames[0][27:69].mean() > 24

@@ -8,7 +8,7 @@ import torch
 
 from app.commands.main import main
 from app.models.autoencoder.model import AutoencoderConfig, ConvAutoencoder
-from app.models.checkpoint import LoadedModel, load
+from app.models.checkpoint import LoadedModel, architecture_of, load
 from app.loop import mirror as loop
 from app.train import data, losses
 from app.train.dreambuffer import DreamBuffer
@@ -53,7 +53,8 @@ def test_mirror_matches_the_engine(dream):
     ctx = headless_context()
     registry = make_registry()
     rules = RuleSet(ctx, registry)
-    engine = Engine(ctx, registry, LoadedModel("m", Path("m"), {}, model), StillSource(frame), size, "cpu",
+    engine = Engine(ctx, registry, LoadedModel("m", Path("m"), {"architecture": architecture_of(model)}, model),
+                    StillSource(frame), size, "cpu",
                     rules=rules, seed=5)
     registry.set("dream", dream)
     try:

@@ -55,6 +55,17 @@ def hypnagogia() -> str:
     return script
 
 
+def quit_window(app: subprocess.Popen, env: dict) -> str:
+    """Escape, as a user quits; the window's output."""
+    subprocess.run(["xdotool", "key", "Escape"], env=env)
+    try:
+        out, _ = app.communicate(timeout=30)
+    except subprocess.TimeoutExpired:
+        app.kill()
+        out, _ = app.communicate()
+    return out
+
+
 def test_panel_shows_and_dream_toggle_changes_the_output(display, tmp_path, shipped_checkpoint):
     """`hypnagogia` with its defaults (the CPU's default model; no webcam here, so the sample clip),
     held on one frame so that only the dream toggle changes what is shown."""
@@ -84,12 +95,7 @@ def test_panel_shows_and_dream_toggle_changes_the_output(display, tmp_path, ship
         changed = np.abs(dreaming - still_b).mean()
         assert changed > max(5 * steady, 2.0), f"output change {changed:.2f} vs steady {steady:.2f}"
     finally:
-        subprocess.run(["xdotool", "key", "Escape"], env=env)
-        try:
-            out, _ = app.communicate(timeout=20)
-        except subprocess.TimeoutExpired:
-            app.kill()
-            out, _ = app.communicate()
+        out = quit_window(app, env)
     assert app.returncode == 0, out
 
 
@@ -114,8 +120,7 @@ def test_keys_record_a_playable_file_and_take_a_screenshot(display, tmp_path, mo
         key("r")
         wait_for(probe, lambda d: any("recording saved" in n for n in d["notices"]))
     finally:
-        subprocess.run(["xdotool", "key", "Escape"], env=env)
-        out, _ = app.communicate(timeout=20)
+        out = quit_window(app, env)
     assert app.returncode == 0, out
     shots = list(tmp_path.glob("*.png"))
     assert len(shots) == 1 and cv2.imread(str(shots[0])).shape[:2] == (3 * 64, 5 * 64)   # grid: 3 rows, 1 + 4 columns
@@ -124,3 +129,73 @@ def test_keys_record_a_playable_file_and_take_a_screenshot(display, tmp_path, mo
     with av.open(str(videos[0])) as container:
         frames = [f.to_ndarray(format="rgb24") for f in container.decode(video=0)]
     assert len(frames) >= 10 and frames[0].shape == (3 * 64, 5 * 64, 3)
+
+
+def test_clicking_through_every_shipped_model_while_dreaming_paused_and_holding(display, tmp_path):
+    """The model drop-down, clicked with xdotool, switches through the four shipped models in each
+    state; the window keeps running and keeps stepping where it should."""
+    probe = tmp_path / "probe.json"
+    env = {**os.environ, "DISPLAY": display}
+    app = subprocess.Popen([hypnagogia(), "--model", "ae-tiny", "--size", "64", "--source", "shapes",
+                            "--window-size", "1200x780", "--captures", str(tmp_path), "--ui-probe", str(probe)],
+                           cwd=ROOT, env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+
+    def click(data, widget):
+        """Hover first: a tab or a drop-down item takes a click only on a frame after it is hovered."""
+        x0, y0, x1, y1 = data["widgets"][widget]
+        subprocess.run(["xdotool", "mousemove", str(int((x0 + x1) / 2)), str(int((y0 + y1) / 2)), "sleep", "0.4",
+                        "click", "1"], env=env, check=True)
+
+    def pick(name):
+        """Open the model drop-down and click ``name``; retried, since a popup's first frame places its
+        items before it settles."""
+        for _ in range(3):
+            click(wait_for(probe, lambda d: "model" in d["widgets"]), "model")
+            try:
+                wait_for(probe, lambda d: f"model:{name}" in d["widgets"], timeout=10)
+                time.sleep(0.6)
+                click(wait_for(probe, lambda d: f"model:{name}" in d["widgets"], timeout=5), f"model:{name}")
+                return wait_for(probe, lambda d: any(n.startswith(f"model: {name}") for n in d["notices"][-2:]),
+                                timeout=20)
+            except AssertionError:
+                # a click on the panel's title bar closes a popup left open (Escape would quit)
+                subprocess.run(["xdotool", "mousemove", "1000", "8", "sleep", "0.3", "click", "1"], env=env)
+                continue
+        cv2.imwrite(str(tmp_path / "not-picked.png"), np.asarray(ImageGrab.grab(xdisplay=display))[..., 2::-1])
+        raise AssertionError(f"could not pick {name} in the model drop-down")
+
+    def key(name):
+        subprocess.run(["xdotool", "search", "--name", "Hypnagogia", "windowfocus", "--sync", "key", name],
+                       env=env, check=True)
+
+    def switch_through_models(stepping: bool):
+        for name in ("pvm-small", "ae-natural", "pvm-paper", "ae-tiny"):
+            done = pick(name)
+            if stepping:
+                wait_for(probe, lambda d: d["step"] >= done["step"] + 5)
+        return done
+
+    try:
+        data = wait_for(probe, lambda d: d["step"] >= 10 and "tab:Input" in d["widgets"])
+        key("d")
+        wait_for(probe, lambda d: d["params"]["dream"] == 1.0)
+        click(data, "tab:Input")
+        switch_through_models(stepping=True)
+        key("space")
+        paused = wait_for(probe, lambda d: d["params"]["paused"])
+        last = switch_through_models(stepping=False)
+        assert last["step"] <= paused["step"] + 1, "the loop stepped while paused"
+        key("space")
+        data = wait_for(probe, lambda d: not d["params"]["paused"] and "tab:Explore" in d["widgets"])
+        click(data, "tab:Explore")
+        data = wait_for(probe, lambda d: "from_frame" in d["widgets"])
+        click(data, "from_frame")
+        data = wait_for(probe, lambda d: d["params"]["freeze"] and "tab:Input" in d["widgets"])
+        click(data, "tab:Input")
+        switch_through_models(stepping=True)
+        screen = np.asarray(ImageGrab.grab(xdisplay=display))
+        cv2.imwrite(str(tmp_path / "after-switching.png"), screen[..., 2::-1])
+        assert screen[:, :600].std() > 5, "the view is blank after switching"
+    finally:
+        out = quit_window(app, env)
+    assert app.returncode == 0 and "Traceback" not in out, out

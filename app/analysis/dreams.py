@@ -87,21 +87,21 @@ def dream_end_frames(ctx, loaded, size: int, steps: int, seeds: list[int], assig
                      device: torch.device | str = "cpu", progress: bool = True) -> list[np.ndarray]:
     """End frames of full dreams (``dream=1``, then ``assignments``) from noise, one per seed, run
     through the real engine with its default mixing rule."""
-    from app.loop.engine import Engine
     from app.gl.mixer import RuleSet
-    from app.params import make_registry
+    from app.loop.session import Session, full_registry
     from app.sources.procedural import NoiseSource
 
     frames = []
-    registry = make_registry()
+    registry = full_registry()
     rules = RuleSet(ctx, registry)
     for seed in seeds:
-        engine = Engine(ctx, registry, loaded, NoiseSource(size, seed), size, device, rules=rules, seed=seed)
-        registry.set("dream", 1)  # after the engine, which starts in its normal mode
+        session = Session(ctx, registry, loaded, "noise", size, device, realtime=False, rules=rules, seed=seed)
+        session.engine.set_source(NoiseSource(size, seed))
+        registry.set("dream", 1)  # after the session, which starts in the model's normal mode
         for assignment in assignments:
             registry.apply(assignment)
         try:
-            frames.append(dream_from_noise(engine, steps, progress))
+            frames.append(dream_from_noise(session.engine, steps, progress))
         finally:
-            engine.release()
+            session.close()
     return frames

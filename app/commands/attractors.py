@@ -46,16 +46,20 @@ def run(args) -> int:
     from app.survey.survey import SurveyConfig, run_survey
 
     loaded = load_model(args.model, torch.device("cpu"))
-    if loaded.model.kind == "pvm":
-        return _survey_pvm(loaded, args)
-    pvm_only = [flag for flag, given in (("--sleep-dreams", args.sleep_dreams), ("--hold", args.hold is not None),
-                                         ("--dream", args.dream is not None)) if given]
-    if pvm_only:
-        raise UserError(f"{pvm_only[0]} is for PVM models; {loaded.name} is an autoencoder (drop {pvm_only[0]})")
+    capabilities = loaded.runtime().capabilities
+    if not capabilities.batched:        # a model that steps one frame at a time dreams its starts in turn
+        return _survey_in_turn(loaded, args)
+    sequential_only = [flag for flag, given in (("--sleep-dreams", args.sleep_dreams),
+                                                ("--hold", args.hold is not None),
+                                                ("--dream", args.dream is not None)) if given]
+    if sequential_only:
+        flag = sequential_only[0]
+        raise UserError(f"{flag} is for models that learn online (PVM); {loaded.name} dreams its starts as one "
+                        f"batch (drop {flag})")
     model = loaded.model
     size = args.size or SurveyConfig.size
-    if size % model.size_multiple:
-        raise UserError(f"--size {size} does not suit {loaded.name}: use a multiple of {model.size_multiple}")
+    if not capabilities.suits(size):
+        raise UserError(f"--size {size} does not suit {loaded.name}: it {capabilities.size_rule()}")
     config = _survey_config(args, size)
     start = time.perf_counter()
     result = run_survey(model, config)
@@ -84,7 +88,7 @@ def _print_summary(result, seconds: float, label: str = "") -> None:
           f"{facts['cycles']} cycles, {facts['wandering']} still wandering)")
 
 
-def _survey_pvm(loaded, args) -> int:
+def _survey_in_turn(loaded, args) -> int:
     from app.survey.pvm_survey import PVMSurveyConfig, SleepConfig, survey_before_after, survey_pvm
     import torch
 

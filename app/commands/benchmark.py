@@ -19,10 +19,11 @@ from tqdm import tqdm
 
 from app.errors import UserError
 from app.gl.context import describe, headless_context
-from app.gl.output import OffscreenTarget, parse_output_size
-from app.gl.readback import PixelReadback
-from app.gl.views import Views, natural_size
+from app.gl.output import parse_output_size
+from app.gl.views import natural_size
 from app.outputs.recorder import VideoRecorder
+from app.outputs.sinks import RecorderSink
+from app.outputs.view_output import ViewOutput, view_output
 from app.loop.session import build_engine
 
 STAGE_ORDER = ("source", "composite", "download", "drive", "upload", "mix", "views", "readback", "encode")
@@ -30,47 +31,37 @@ LIVE_FPS = 60.0
 LIVE_SECONDS = 10.0
 
 
-class Output:
-    """The views rendered into an offscreen target; when recording, read back through the
-    pixel-pack ring and handed to the encoder."""
-
-    def __init__(self, engine, width: int, height: int):
-        self.engine = engine
-        self.views = Views(engine.ctx)
-        self.target = OffscreenTarget(engine.ctx, width, height)
-        self.readback = PixelReadback(engine.ctx, width, height)
-
-    def show(self, recorder: VideoRecorder | None) -> None:
-        timer, registry = self.engine.timer, self.engine.registry
-        with timer("views"):
-            self.views.render(self.engine.frame(), registry["view"], self.target.fbo, registry["error_gain"])
-        if recorder is None:
-            return
-        with timer("readback"):
-            pixels = self.readback.submit(self.target)
-        if pixels is not None:
-            with timer("encode"):
-                recorder.write(pixels)
-
-    def finish(self, recorder: VideoRecorder | None) -> None:
-        if recorder is not None:
-            for pixels in self.readback.drain():
-                recorder.write(pixels)
-            recorder.close()
-        self.engine.ctx.finish()
+def _show(output: ViewOutput, recorder: RecorderSink | None) -> None:
+    """The views rendered into the output's target; when recording, read back and encoded too."""
+    if recorder is None:
+        output.render()
+    else:
+        output.show()
 
 
-def _run(engine, output: Output, recorder, steps: int, label: str) -> float:
+def _start(output: ViewOutput, recorder: RecorderSink | None) -> None:
+    if recorder is not None:
+        output.add(recorder)
+
+
+def _finish(engine, output: ViewOutput, recorder: RecorderSink | None) -> None:
+    if recorder is not None:
+        output.remove(recorder)     # the frames in flight first
+    engine.ctx.finish()
+
+
+def _run(engine, output: ViewOutput, recorder, steps: int, label: str) -> float:
     """Runs ``steps`` steps as fast as they go; returns seconds."""
+    _start(output, recorder)
     start = time.perf_counter()
     for _ in tqdm(range(steps), desc=label, unit="step", leave=False):
         engine.step()
-        output.show(recorder)
-    output.finish(recorder)
+        _show(output, recorder)
+    _finish(engine, output, recorder)
     return time.perf_counter() - start
 
 
-def _run_paced(engine, output: Output, recorder, fps: float, seconds: float) -> dict:
+def _run_paced(engine, output: ViewOutput, recorder, fps: float, seconds: float) -> dict:
     """One frame per tick of a ``fps`` clock for ``seconds``, sleeping until each tick. A frame whose
     work runs past the next tick is late; the loop then waits for the tick after it ends, as a
     window's vsync would, so the ticks it overran are skipped."""
@@ -80,6 +71,7 @@ def _run_paced(engine, output: Output, recorder, fps: float, seconds: float) -> 
     late = tick = 0
     late_by_stage: collections.Counter = collections.Counter()     # the stage that took longest in each late frame
     bar = tqdm(total=ticks, desc="live", unit="tick", leave=False)
+    _start(output, recorder)
     start = time.perf_counter()
     while tick < ticks:
         delay = start + tick * period - time.perf_counter()
@@ -88,7 +80,7 @@ def _run_paced(engine, output: Output, recorder, fps: float, seconds: float) -> 
         began = time.perf_counter()
         totals_before = dict(engine.timer.totals)
         engine.advance()
-        output.show(recorder)
+        _show(output, recorder)
         finished = time.perf_counter()
         work_ms.append((finished - began) * 1000.0)
         next_tick = tick + 1
@@ -102,7 +94,7 @@ def _run_paced(engine, output: Output, recorder, fps: float, seconds: float) -> 
         tick = next_tick
     elapsed = time.perf_counter() - start
     bar.close()
-    output.finish(recorder)
+    _finish(engine, output, recorder)
     return {
         "fps": fps,
         "seconds": round(elapsed, 3),
@@ -125,15 +117,15 @@ def run(args) -> int:
     ctx = headless_context()
     engine = build_engine(ctx, args, realtime=args.realtime or args.live)
     if args.learn:
-        engine.registry.set("pvm.learning", True)
-        engine.registry.set("pvm.schedule", False)
+        for address, value in engine.loaded.kind.learning_settings.items():
+            engine.registry.set(address, value)
     view = engine.registry["view"]
     width, height = output_size or natural_size(view, engine.size, engine.n_layers, engine.frame().two_step)
-    output = Output(engine, width, height)
+    output = view_output(engine, view, (width, height), timer=engine.timer)
     live = None
     with tempfile.TemporaryDirectory() as tmp:
         def recorder(name, **options):
-            return VideoRecorder(Path(tmp) / name, width, height, **options) if args.record else None
+            return RecorderSink(VideoRecorder(Path(tmp) / name, width, height, **options)) if args.record else None
         _run(engine, output, recorder("warmup.mp4"), args.warmup, "warm-up")
         engine.timer.reset()
         if args.live:
@@ -169,7 +161,7 @@ def run(args) -> int:
         "view": view,
         "output": [width, height],
         "record": bool(args.record),
-        "learn": bool(args.learn) and engine.kind == "pvm",
+        "learn": bool(args.learn) and engine.capabilities.learns,
         "steps": live["frames"] if live else args.steps,
         "gl_renderer": describe(ctx),
         "torch": torch.__version__,

@@ -7,7 +7,7 @@ from pathlib import Path
 
 from app.commands.args import add_common, positive_int
 from app.errors import UserError
-from app.resources import ROOT
+from app.resources import runs_dir
 
 CHECK_SIZE, CHECK_STEPS, CHECK_SEEDS = 256, 300, 4
 
@@ -20,8 +20,8 @@ def register(sub) -> None:
                        help=f"full-dream steps from noise (default {CHECK_STEPS})")
     check.add_argument("--seeds", type=positive_int, default=CHECK_SEEDS,
                        help=f"dreams, seeded --seed, --seed+1, … (default {CHECK_SEEDS})")
-    check.add_argument("--out", default=str(ROOT / "runs" / "dreamcheck"),
-                       help="folder for the PNGs of end frames and reconstructions (default runs/dreamcheck)")
+    check.add_argument("--out", default=str(runs_dir() / "dreamcheck"),
+                       help="folder for the PNGs of end frames and reconstructions (default %(default)s)")
     check.add_argument("--json", default=None, help="also write the figures here")
     check.set_defaults(run=run)
 

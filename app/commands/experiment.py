@@ -20,6 +20,7 @@ from pathlib import Path
 from app.commands.args import add_device
 from app.errors import UserError
 from app.experiments.registry import EXPERIMENTS, Experiment
+from app.resources import runs_dir
 
 
 def register(sub) -> None:
@@ -31,7 +32,8 @@ def register(sub) -> None:
     for experiment in EXPERIMENTS:
         p = experiments.add_parser(experiment.name, help=experiment.help, description=experiment.help)
         p.add_argument("--out", type=Path, default=None,
-                       help=f"folder for the tables and figures (default runs/{experiment.name})")
+                       help=f"folder for the tables and figures (default "
+                            f"{str(runs_dir() / experiment.name).replace('%', '%%')})")
         if experiment.takes_model:
             p.add_argument("--model", required=True, help="the trained PVM: a name in models/ or a .safetensors path")
             add_device(p)
@@ -81,7 +83,7 @@ def _where(device) -> str:
 def run_experiment(experiment: Experiment, args: argparse.Namespace) -> int:
     import torch
 
-    out = _output_folder(args.out or Path("runs") / experiment.name)
+    out = _output_folder(args.out or runs_dir() / experiment.name)
     if args.threads < 1:
         raise UserError(f"--threads must be at least 1, got {args.threads}")
     torch.set_num_threads(args.threads)

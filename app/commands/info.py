@@ -29,10 +29,11 @@ def run(args) -> int:
     import torch
 
     from app import __version__
-    from app.gl.context import describe, headless_context
+    from app.gl.context import describe, headless_backend, headless_context
     from app.gl.transfer_choice import pick_transfer
     from app.loop.device import pick_device
     from app.models.checkpoint import model_cards
+    from app.resources import model_dirs
     from app.sources.webcam import find_cameras
 
     print(f"hypnagogia {__version__} — Python {platform.python_version()} on {platform.platform()}")
@@ -45,19 +46,21 @@ def run(args) -> int:
     except UserError as e:
         device = torch.device("cpu")
         print(f"torch device: {e}")
+    backend = headless_backend()[1]
     try:
         ctx = headless_context()
-        print(f"OpenGL (headless EGL): {describe(ctx)}")
+        print(f"OpenGL (headless {backend}): {describe(ctx)}")
         transfer, why = pick_transfer(ctx, device)
         transfer.release()
         print(f"tensor ↔ texture: {why}")
         ctx.release()
     except UserError as e:
-        print(f"OpenGL (headless EGL): unavailable — {e}")
+        print(f"OpenGL (headless {backend}): unavailable — {e}")
     found = find_cameras()
     print("cameras: " + (", ".join(found) if found else "none found (the live window falls back to the sample clip)"))
     cards = model_cards()
-    print("models:" + ("" if cards else " none in models/ (train one with `hypnagogia train ae`)"))
+    print("model folders: " + ", then ".join(str(folder) for folder in model_dirs()))
+    print("models:" + ("" if cards else " none found (train one with `hypnagogia train ae`)"))
     for name, card in cards.items():
         if "error" in card:
             print(f"  {name}: unreadable — {card['error']}")

@@ -5,6 +5,7 @@ from __future__ import annotations
 import argparse
 
 from app.commands.args import add_common
+from app.resources import captures_dir
 
 DEFAULT_SOURCE = "webcam"
 
@@ -14,7 +15,7 @@ def register(sub) -> None:
     add_common(live, source=DEFAULT_SOURCE)
     live.add_argument("--fullscreen", action="store_true", help="start fullscreen")
     live.add_argument("--captures", default=None, help="folder for screenshots and recordings "
-                      "(default ~/hypnagogia)")
+                      f"(default {str(captures_dir()).replace('%', '%%')})")
     live.add_argument("--window-size", default="1280x760", help="initial window size WxH")
     live.add_argument("--record-size", default=None, metavar="WxH", help="size of recordings, the view "
                       "scaled up or down to fit with black bars (default: the view's own size)")

@@ -13,10 +13,9 @@ def register(sub) -> None:
 
 def run(args) -> int:
     from app.gl.mixer import declare_rule_params
-    from app.loop.session import apply_assignments
-    from app.params import make_registry
+    from app.loop.session import apply_assignments, full_registry
 
-    registry = make_registry()
+    registry = full_registry()
     declare_rule_params(registry)
     apply_assignments(registry, args.assignments)
     for group in registry.groups():

@@ -46,11 +46,12 @@ def run(args) -> int:
     from tqdm import tqdm
 
     from app.gl.context import headless_context
-    from app.gl.output import OffscreenTarget, parse_output_size
-    from app.gl.readback import PixelReadback
-    from app.gl.views import Views, natural_size
+    from app.gl.output import parse_output_size
+    from app.gl.views import natural_size
     from app.loop.session import build_engine
     from app.outputs.recorder import VideoRecorder
+    from app.outputs.sinks import RecorderSink
+    from app.outputs.view_output import view_output
 
     output_size = parse_output_size(args.output_size) if args.output_size else None
     ctx = headless_context()
@@ -58,11 +59,10 @@ def run(args) -> int:
     registry = engine.registry
     view = registry["view"]
     width, height = output_size or natural_size(view, engine.size, engine.n_layers, engine.frame().two_step)
-    target = OffscreenTarget(ctx, width, height)
-    readback = PixelReadback(ctx, width, height)
-    views = Views(ctx)
+    output = view_output(engine, view, (width, height))
     last_message = engine.message
-    recorder = VideoRecorder(args.out, width, height, fps=args.fps)
+    recorder = RecorderSink(VideoRecorder(args.out, width, height, fps=args.fps))
+    output.add(recorder)
     bar = tqdm(total=args.steps, unit="step", disable=args.quiet, desc=f"recording {args.out}")
     if args.hold:
         registry.set("dream", 0.0)
@@ -77,20 +77,17 @@ def run(args) -> int:
                 if args.hold and i == args.hold:
                     registry.set("dream", 1.0)
                 engine.advance()
-                views.render(engine.frame(), view, target.fbo, registry["error_gain"])
-                pixels = readback.submit(target)
-                if pixels is not None:
-                    recorder.write(pixels)
+                output.show()
                 bar.update()
                 for message in (engine.message, engine.source.message):
                     if message and message != last_message:
                         tqdm.write(message, file=sys.stderr)
                         last_message = message
-            for pixels in readback.drain():
-                recorder.write(pixels)
+            output.drain()
     finally:
         bar.close()
         recorder.close()
+        output.release()
         engine.release()
     if stop.is_set():
         print(f"interrupted: {recorder.path} holds the {recorder.frames_written} frames written so far",

@@ -10,7 +10,7 @@ from app.commands.args import (OneLineParser, add_device, non_negative_int, non_
                                positive_int, positive_number, positive_size, probability)
 from app.commands.dreamcheck import CHECK_SEEDS, CHECK_SIZE, CHECK_STEPS, dream_summary, figures_table
 from app.errors import UserError
-from app.resources import MODEL_DIR, ROOT
+from app.resources import runs_dir, user_models_dir
 
 DEFAULT_WIDTHS = (16, 32, 64, 128)
 NAME = re.compile(r"[A-Za-z0-9][A-Za-z0-9._-]*")
@@ -19,11 +19,13 @@ NAME = re.compile(r"[A-Za-z0-9][A-Za-z0-9._-]*")
 def register(sub) -> None:
     train = sub.add_parser("train", help="train a model (see `hypnagogia train ae --help`)")
     kinds = train.add_subparsers(dest="kind", parser_class=OneLineParser, metavar="KIND", required=True)
-    ae = kinds.add_parser("ae", help="train a dreaming conv autoencoder and export it to models/NAME",
+    ae = kinds.add_parser("ae", help="train a dreaming conv autoencoder and export it to your models folder",
                           description="Train a conv autoencoder to reconstruct images and to dream natural-"
-                                      "looking ones in the app's loop; export models/NAME.safetensors + .json.")
-    ae.add_argument("--name", default="ae-custom", help="model name: writes models/NAME.safetensors and its "
-                    ".json card; pictures and the resumable state go to runs/NAME/ (default ae-custom)")
+                                      "looking ones in the app's loop; export NAME.safetensors + .json to "
+                                      "--models-dir.")
+    ae.add_argument("--name", default="ae-custom", help="model name: writes NAME.safetensors and its .json "
+                    "card to --models-dir; pictures and the resumable state go to --runs-dir/NAME/ (default "
+                    "ae-custom)")
     ae.add_argument("--widths", default=None, help="channels of the feature layers, e.g. 16,32,64,128 "
                     f"(default {','.join(map(str, DEFAULT_WIDTHS))}); each layer halves the resolution")
     ae.add_argument("--activation", default="gelu", choices=("gelu", "relu", "elu", "silu"),
@@ -37,12 +39,12 @@ def register(sub) -> None:
     add_device(ae, "trains")
     data = ae.add_mutually_exclusive_group()
     data.add_argument("--data", default=None, metavar="PATH",
-                      help="train on a video file, an image or a folder of images (default: the photos bundled "
-                           "with scikit-image, scikit-learn and matplotlib)")
+                      help="train on a video file, an image or a folder of images (default: the bundled photos, "
+                           "assets/photos/)")
     data.add_argument("--webcam", type=positive_number, default=None, metavar="S",
                       help="record S seconds of the webcam, then train on them")
-    ae.add_argument("--resume", default=None, metavar="CKPT", help="continue from runs/NAME/state.pt (all "
-                    "state) or start from the weights of a models/*.safetensors checkpoint")
+    ae.add_argument("--resume", default=None, metavar="CKPT", help="continue from RUNS/NAME/state.pt (all "
+                    "state) or start from the weights of a .safetensors checkpoint")
     ae.add_argument("--recurrent-passes", type=non_negative_int, default=4, metavar="N",
                     help="loop steps of the recurrent loss, each with latent noise (default 4; 0 = off)")
     ae.add_argument("--latent-noise", type=non_negative_number, default=0.2, metavar="SIGMA",
@@ -73,17 +75,17 @@ def register(sub) -> None:
                     help=f"dreams from noise measured for the card ({CHECK_STEPS} steps at {CHECK_SIZE}², "
                          f"default {CHECK_SEEDS}; 0 = skip)")
     ae.add_argument("--seed", type=int, default=0, help="seed of weights, crops and dreams")
-    ae.add_argument("--models-dir", default=str(MODEL_DIR), metavar="DIR",
-                    help="where the model is exported (default models/)")
-    ae.add_argument("--runs-dir", default=str(ROOT / "runs"), metavar="DIR",
-                    help="where run folders go (default runs/)")
+    ae.add_argument("--models-dir", default=str(user_models_dir()), metavar="DIR",
+                    help="where the model is exported (default: your models folder, %(default)s)")
+    ae.add_argument("--runs-dir", default=str(runs_dir()), metavar="DIR",
+                    help="where run folders go (default %(default)s)")
     ae.set_defaults(run=train_ae, assignments=[])
     _register_pvm(kinds)
 
 
 def _register_pvm(kinds) -> None:
     pvm = kinds.add_parser(
-        "pvm", help="train a Predictive Vision Model online on a video and export it to models/NAME",
+        "pvm", help="train a Predictive Vision Model online on a video and export it to your models folder",
         description="The PVM learns online, one frame per step, to predict its next input at every layer.")
     pvm.add_argument("--spec", default=None, help="spec name in models/specs (pvm-small, pvm-paper, pvm-large) "
                      "or a .json path; optional with --resume")
@@ -92,16 +94,18 @@ def _register_pvm(kinds) -> None:
     pvm.add_argument("--steps", type=positive_int, default=10000, help="steps to run now (default 10000)")
     pvm.add_argument("--minutes", type=positive_number, default=None, metavar="M",
                      help="stop after M minutes of training even if --steps are not done (then export)")
-    pvm.add_argument("--name", default=None, help="model name: exports models/NAME.safetensors + .json, "
-                     "snapshots go to runs/NAME/ (default: the spec's name)")
-    pvm.add_argument("--resume", default=None, metavar="CKPT", help="continue from runs/NAME/state.safetensors "
-                     "or a models/*.safetensors PVM")
+    pvm.add_argument("--name", default=None, help="model name: exports NAME.safetensors + .json to "
+                     "--models-dir, snapshots go to --runs-dir/NAME/ (default: the spec's name)")
+    pvm.add_argument("--resume", default=None, metavar="CKPT", help="continue from RUNS/NAME/state.safetensors "
+                     "or a .safetensors PVM")
     pvm.add_argument("--snapshot-every", type=positive_int, default=5000, metavar="N",
                      help="steps between snapshots of the state and the error curve (default 5000)")
     add_device(pvm, "trains")
     pvm.add_argument("--seed", type=int, default=0, help="seed of the initial weights")
-    pvm.add_argument("--models-dir", default=str(MODEL_DIR), help="where the model is exported (default models/)")
-    pvm.add_argument("--runs-dir", default=str(ROOT / "runs"), help="where run folders go (default runs/)")
+    pvm.add_argument("--models-dir", default=str(user_models_dir()), metavar="DIR",
+                     help="where the model is exported (default: your models folder, %(default)s)")
+    pvm.add_argument("--runs-dir", default=str(runs_dir()), metavar="DIR",
+                     help="where run folders go (default %(default)s)")
     pvm.set_defaults(run=_train_pvm, assignments=[])
 
 
@@ -117,7 +121,8 @@ def train_ae(args) -> int:
         raise UserError(f"--size {args.size}: a model of {len(widths)} layers needs a multiple of "
                         f"{1 << len(widths)}")
     if args.resume is not None and not Path(args.resume).is_file():
-        raise UserError(f"--resume {args.resume}: no such file; pass runs/NAME/state.pt or a .safetensors model")
+        raise UserError(f"--resume {args.resume}: no such file; pass {Path(args.runs_dir) / args.name / 'state.pt'} "
+                        f"or a .safetensors model")
     device = pick_device(args.device)
     if args.webcam is not None:
         frames = data.from_webcam(args.webcam, args.batch)

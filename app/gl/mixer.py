@@ -79,6 +79,30 @@ class RuleSet:
         self.load()
         return True
 
+    def address_of_role(self, role: str, rule: str | None = None) -> str | None:
+        """The registry address of the current (or named) rule's input with ``role``, if it has one."""
+        rule = rule or self.registry["rule"]
+        source = self.sources.get(rule)
+        found = next((i for i in source.inputs if i.role == role), None) if source else None
+        return None if found is None else f"{rule}.{found.name}"
+
+    def passes_through(self, n_layers: int) -> bool:
+        """True when the current rule, at the registry's values, hands every layer its bottom-up drive
+        unchanged (the rule declares under which values it does, its inputs' ``PASS``)."""
+        p = self.registry
+        source = self.sources.get(p["rule"])
+        declared = [] if source is None else [i for i in source.inputs if i.passes]
+        if not declared:
+            return False
+        for layer in range(1, n_layers + 1):
+            if p.get("lesion.up", layer) or p.get("lesion.down", layer):
+                return False
+            for inp in declared:
+                value = p.get(f"{source.name}.{inp.name}", layer if inp.per_layer else 1)
+                if value not in inp.passes:
+                    return False
+        return True
+
     def apply_inputs(self, name: str) -> moderngl.Program:
         program, source = self.programs[name], self.sources[name]
         for inp in source.inputs:

@@ -8,7 +8,10 @@ A shader may start with a comment holding a JSON object::
 Each input becomes a uniform declared for the shader (so the code only uses it) and a registry
 parameter ``<shader>.<NAME>`` shown in the panel and settable from the CLI, presets, MIDI and OSC.
 TYPE is ``float``, ``int``, ``bool`` or ``long`` (a choice: ``VALUES`` and ``LABELS``; the uniform
-holds the index). ``PER_LAYER`` makes it an array with one value per feature layer.
+holds the index). ``PER_LAYER`` makes it an array with one value per feature layer. A mixing rule's
+input may also say what it is for: ``ROLE`` (``"bottom-up gain"``, ``"top-down gain"``: viewing
+modes and model defaults address inputs by role, whatever the rule calls them) and ``PASS`` (its
+value, or list of values, under which the rule hands every layer its bottom-up drive unchanged).
 """
 
 from __future__ import annotations
@@ -52,6 +55,8 @@ class ShaderInput:
     per_layer: bool = False
     label: str = ""
     help: str = ""
+    role: str = ""
+    passes: tuple = ()              # values under which the rule passes the bottom-up drive through
 
     def uniform_declaration(self) -> str:
         glsl = {"float": "float", "int": "int", "bool": "bool", "long": "int"}[self.type]
@@ -119,7 +124,8 @@ def _parse_input(path: Path, spec: dict) -> ShaderInput:
     default = spec.get("DEFAULT", 0 if kind != "bool" else False)
     inp = ShaderInput(name=name, type=kind, default=default, min=spec.get("MIN"), max=spec.get("MAX"),
                       labels=labels, per_layer=bool(spec.get("PER_LAYER", False)),
-                      label=spec.get("LABEL", ""), help=spec.get("HELP", ""))
+                      label=spec.get("LABEL", ""), help=spec.get("HELP", ""), role=str(spec.get("ROLE", "")),
+                      passes=tuple(passes) if isinstance(passes := spec.get("PASS", ()), list) else (passes,))
     if kind in ("float", "int") and (inp.min is None or inp.max is None):
         raise ShaderError(f"{path}: input {name} needs MIN and MAX")
     return inp

@@ -4,7 +4,8 @@
                                         └──────→ prediction P → next step's composite
 
 The prediction P_t is decoded from layer 1's state *before* it sees x_t, so x_t − P_t is a true
-prediction error. Every controller writes the registry; ``step`` reads it once.
+prediction error. Every controller writes the registry; ``step`` only reads it. The engine runs any
+model kind through ``app.models.base.DreamingModel`` and its ``Capabilities``.
 """
 
 from __future__ import annotations
@@ -18,9 +19,6 @@ import moderngl
 import numpy as np
 import torch
 
-from app.loop.device import PRECISIONS, TEXTURE_FORMATS
-from app.loop.drives import apply as modify_drives
-from app.loop.records import IMAGE_CHANGE, StepRecord, StepValues
 from app.errors import UserError
 from app.gl.atlas import AtlasLayout
 from app.gl.composite import CompositePass
@@ -28,14 +26,17 @@ from app.gl.mixer import Mixer, RuleSet
 from app.gl.transfer import TORCH_DTYPES
 from app.gl.transfer_choice import pick_transfer
 from app.gl.views import Frame
-from app.models.checkpoint import LoadedModel
+from app.loop.device import PRECISIONS, TEXTURE_FORMATS
+from app.loop.drives import apply as modify_drives
 from app.loop.graph import GraphedFunction
-from app.models.pvm.model import PVM
-from app.loop.modes import apply_mode
-from app.models.pvm.stack import PVMStack, mixing_passes_through
+from app.loop.grid import grid_rows, layer_stats
+from app.loop.records import StepRecord, StepValues
+from app.loop.timing import StageTimer
+from app.models.base import StepContext
+from app.models.checkpoint import LoadedModel
 from app.params import Registry
 from app.sources import Source
-from app.loop.timing import StageTimer
+from app.sources.fit import fit_square
 
 
 BLINK_PERIOD, BLINK_LENGTH = 20, 2   # blinks: 2 of every 20 steps see the prediction
@@ -97,22 +98,22 @@ class Engine:
         self.set_model(model)
 
     # ---- configuration -------------------------------------------------------------------
-    def set_model(self, loaded: LoadedModel) -> None:
-        self._mix_pending = False             # a mix of the old model is of no use to the new one
-        if isinstance(loaded.model, PVM):
-            stack = PVMStack(loaded.model.to(self.device))
-            self._resize(stack.frame_size)
-        else:
-            multiple = loaded.model.size_multiple
-            if self.size % multiple:
-                raise UserError(f"size {self.size} does not suit model {loaded.name}: it must be a multiple of "
-                                f"{multiple}")
-            stack = loaded.model.to(self.device, self.dtype)
-            if self.device.type != "mps":
-                stack = stack.to(memory_format=torch.channels_last)
-            loaded.model = stack
+    def set_model(self, loaded: LoadedModel, size: int | None = None) -> None:
+        """Run ``loaded`` from now on, at ``size`` (default: the current size; a model that reads one
+        size runs at it). Textures are made anew where the size changes; the source, a held frame
+        and the registry carry on."""
+        stack = loaded.runtime()
+        capabilities = stack.capabilities
+        size = capabilities.fixed_size or size or self.size
+        if not capabilities.suits(size):
+            raise UserError(f"size {size} does not suit model {loaded.name}: it {capabilities.size_rule()}")
+        self._collect_mix()                   # completes the old model's last record
+        self._mix_pending = False
+        stack = stack.placed(self.device, capabilities.compute_dtype or self.dtype)
+        self._resize(size)
         self.loaded = loaded
         self.stack = stack
+        self.capabilities = capabilities
         self.layout = AtlasLayout(stack.layer_shapes(self.size))
         if self.mixer is not None:
             self._release_textures(*self.mixer.textures)
@@ -123,20 +124,7 @@ class Engine:
         self._top_before = torch.zeros((1, *stack.layer_shapes(self.size)[-1]), device=self.device)
         self._last_prediction = torch.zeros((self.size, self.size, 3), device=self.device)
         self._last_inputs = None
-        apply_mode(self.registry, "normal", self.mode_defaults())
-        self.registry.set("mode", "normal")
-        self._applied_mode = "normal"
         self.reset()
-
-    def mode_defaults(self) -> dict:
-        """Normal mixing gains for this kind of model (PVM: every layer reads its own signal)."""
-        if self.kind == "pvm":
-            return {"general.gain_up": 1.0, "general.gain_down": 0.0}
-        return {}
-
-    @property
-    def kind(self) -> str:
-        return self.stack.kind
 
     def _resize(self, size: int) -> None:
         if size == self.size:
@@ -148,6 +136,9 @@ class Engine:
         for tex in (self.prediction, self.seen_prediction):
             tex.release()
         self.prediction, self.seen_prediction = self._image_texture(), self._image_texture()
+        if self.source_frame is not None:          # a held frame is held at the new size too
+            self.source_frame = fit_square(self.source_frame, size)
+            self.composite.set_source(self.source_frame)
 
     def _release_textures(self, *textures: moderngl.Texture) -> None:
         for tex in textures:
@@ -166,7 +157,7 @@ class Engine:
 
     @property
     def model(self):
-        """The layer stack the loop runs (for PVM, the adapter around the model)."""
+        """The ``DreamingModel`` the loop runs."""
         return self.stack
 
     @property
@@ -232,35 +223,16 @@ class Engine:
             self._last_prediction.copy_(prediction)
             self.transfer.upload(self.prediction, self._last_prediction)
 
-    def perturb(self, center: tuple[float, float] = (0.5, 0.5), radius: float = 2.0, strength: float = 0.5,
-                kind: str = "noise") -> None:
-        """Disturb the dream inside a disc (centre and radius as fractions of the frame, y down; a large
-        radius covers everything): ``noise`` adds Gaussian noise of std ``strength`` to every layer and
-        the prediction; ``source`` blends the source frame and its encoding in by ``strength``."""
-        def disc(h: int, w: int) -> torch.Tensor:
-            ys = (torch.arange(h) + 0.5) / h - center[1]
-            xs = (torch.arange(w) + 0.5) / w - center[0]
-            return ((ys[:, None] ** 2 + xs[None, :] ** 2) <= radius ** 2).float()
+    @property
+    def mix_pending(self) -> bool:
+        """The last step's mix is rendered but not yet read back (reading a record's top change, or the
+        states, collects it)."""
+        return self._mix_pending
 
-        with torch.inference_mode():
-            prediction = self._last_prediction.to("cpu").clone()
-            mask = disc(self.size, self.size)[..., None]
-            if kind == "source":
-                if self.source_frame is None or self.kind == "pvm":
-                    return
-                image = torch.from_numpy(self.source_frame).float() / 255.0
-                target = self.model.encode(image.permute(2, 0, 1)[None].to(self.device, self.dtype)
-                                           .contiguous(memory_format=torch.channels_last))
-                target = [e.float() for e in target]
-                prediction += strength * mask * (image - prediction)
-                states = [s + strength * disc(*s.shape[-2:]).to(self.device) * (e - s)
-                          for s, e in zip(self.states, target)]
-            else:
-                prediction = (prediction + strength * mask * torch.randn(prediction.shape,
-                                                                         generator=self.generator)).clamp(0, 1)
-                states = [s + strength * disc(*s.shape[-2:]).to(self.device)
-                          * torch.randn(s.shape, generator=self.generator).to(self.device) for s in self.states]
-        self.load_states(states, prediction)
+    @property
+    def graphed(self) -> bool:
+        """The step's torch side replays as a CUDA graph."""
+        return self._graph is not None
 
     @property
     def last_prediction(self) -> torch.Tensor:
@@ -281,11 +253,12 @@ class Engine:
     def step(self) -> StepRecord:
         t, p = self.timer, self.registry
         self._reset_if_diverged()
-        self._apply_mode()
         with t("source"):
             held = p["freeze"] and self.source_frame is not None      # freeze holds a frame once there is one
             frame = None if held else self.source.read()
             if frame is not None:
+                if frame.shape[0] != self.size or frame.shape[1] != self.size:
+                    frame = fit_square(frame, self.size)      # a source opened for another size
                 self.composite.set_source(frame)
                 self.source_frame = frame
         with t("composite"):
@@ -297,7 +270,7 @@ class Engine:
         reads = [self.composite.output, *([self.mixer.state] if pending else [])]
         # a model without a prediction of its input of its own (autoencoders) shows the one it feeds back
         writes = [self.mixer.up, self.mixer.down, self.prediction,
-                  *([self.seen_prediction] if self.kind == "pvm" else [])]
+                  *([self.seen_prediction] if self.capabilities.predicts_input else [])]
         with self.transfer.mapped(read=reads, write=writes) as m, torch.inference_mode():
             with t("download"):
                 # straight into the graph's own input buffers once there is a graph
@@ -357,7 +330,7 @@ class Engine:
         """The torch side of a step, replayed as one CUDA graph where shapes and settings allow."""
         p = self.registry
         self._last_inputs = (image, mixed)
-        graphable = (self.device.type == "cuda" and self.kind != "pvm" and p["inertia"] == 0
+        graphable = (self.device.type == "cuda" and self.capabilities.graphable and p["inertia"] == 0
                      and p["latent_noise"] == 0)
         if not graphable:
             return self._step_tensors(image, mixed)
@@ -377,14 +350,12 @@ class Engine:
         top = states[-1]
         x = image4[..., :3]
         image = x.permute(2, 0, 1).unsqueeze(0).contiguous(memory_format=torch.channels_last)
-        if self.kind == "pvm":
-            change = self.history[-1].image_change if self.history and p["pvm.sleep"] else None
-            self.stack.apply_controls(p, change)
-            feed = self._drives is not None and not mixing_passes_through(p, self.n_layers)
-            # a PVM computes in float32 whatever the textures hold
-            drives = self.stack.drives(image.float(), [s.float() for s in states], feed_states=feed)
-        else:
-            drives = self.stack.drives(image.to(self.dtype), [s.to(self.dtype) for s in states])
+        capabilities = self.capabilities
+        dtype = capabilities.compute_dtype or self.dtype
+        context = StepContext(p, mixed=self._drives is not None and not self.rules.passes_through(self.n_layers),
+                              last_image_change=self._last_image_change)
+        drives = self.stack.drives(image.to(dtype), [s.to(dtype) for s in states], context)
+        if capabilities.code_operations:
             drives = modify_drives(drives, states, self._top_before, p, self.generator)
         tex = self.texture_dtype
         prediction = _rgba(drives.prediction[0].permute(1, 2, 0), tex)
@@ -396,11 +367,9 @@ class Engine:
         return StepTensors(states, drives, self.layout.pack(drives.up, tex), self.layout.pack(drives.down, tex),
                            prediction, seen, values)
 
-    def _apply_mode(self) -> None:
-        mode = self.registry["mode"]
-        if mode != self._applied_mode:
-            apply_mode(self.registry, mode, self.mode_defaults())
-            self._applied_mode = mode
+    def _last_image_change(self) -> float | None:
+        """The last step's image change (read at once: a step that asks for it waits for the last)."""
+        return self.history[-1].image_change if self.history else None
 
     def _sync(self) -> None:
         if self.device.type == "cuda":
@@ -408,34 +377,18 @@ class Engine:
         self.ctx.finish()
 
     # ---- what the views draw -------------------------------------------------------------
+    @property
+    def drives(self):
+        """The last step's drives (None right after a reset)."""
+        return self._drives
+
     def frame(self) -> Frame:
-        a, b, c = self.stack.rows if self.kind == "pvm" else ("state", "bottom-up", "top-down")
-        rows = ((a, self.mixer.up, None), (b, self.mixer.down, None), (c, self.mixer.up, self.mixer.down)) \
-            if self.kind == "pvm" else ((a, self.mixer.state, None), (b, self.mixer.up, None), (c, self.mixer.down, None))
-        last = self.stack.last if self.kind == "pvm" else None
-        seen = self.seen_prediction if self.kind == "pvm" else self.prediction
-        return Frame(input=self.composite.output, prediction=seen, rows=rows, layout=self.layout,
-                     stats=self.layer_stats, prediction_t2=None if last is None else last.predicted_frame_t2)
-
-    def layer_stats(self) -> list[dict[str, tuple[float, float]]]:
-        """Per layer and row of the grid view, the (center, scale) that maps values to display gray."""
-        def stat(t: torch.Tensor) -> tuple[float, float]:
-            mean, std = t.float().mean().item(), t.float().std().item()
-            return mean, max(2.5 * std, 1e-3)
-
-        drives = self._drives
-        out = []
-        for i, s in enumerate(self.states):
-            if self.kind == "pvm":
-                # signals, predictions and their difference share one scale so they compare
-                entry = dict.fromkeys(self.stack.rows, (0.5, 0.5))     # [0, 1] → black … white
-                entry["error"] = (0.25, 0.25)                           # [0, 0.5] → black … white
-            else:
-                entry = {"state": stat(s)}
-                entry["bottom-up"] = stat(drives.up[i]) if drives else entry["state"]
-                entry["top-down"] = stat(drives.down[i]) if drives else entry["state"]
-            out.append(entry)
-        return out
+        atlases = {"state": self.mixer.state, "up": self.mixer.up, "down": self.mixer.down}
+        seen = self.seen_prediction if self.capabilities.predicts_input else self.prediction
+        return Frame(input=self.composite.output, prediction=seen, layout=self.layout,
+                     rows=grid_rows(self.capabilities.grid_rows, atlases),
+                     stats=lambda: layer_stats(self.capabilities.grid_rows, self.states, self._drives),
+                     prediction_t2=self.stack.later_prediction())
 
     def release(self) -> None:
         self.transfer.release()

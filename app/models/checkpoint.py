@@ -18,12 +18,8 @@ from safetensors.torch import load_file, save_file, safe_open
 
 from app.resources import MODEL_DIR
 from app.errors import UserError
-from app.models.autoencoder.model import AutoencoderConfig, ConvAutoencoder
-from app.models.base import LayerStack
-from app.models.pvm.model import PVM
-from app.models.pvm.spec import PVMSpec
-
-ARCHITECTURES = {"autoencoder": (ConvAutoencoder, AutoencoderConfig), "pvm": (PVM, PVMSpec)}
+from app.models.base import DreamingModel, ModelKind
+from app.models.kinds import all_kinds, get_kind
 
 
 @dataclass
@@ -31,22 +27,29 @@ class LoadedModel:
     name: str
     path: Path
     card: dict
-    model: LayerStack
+    model: torch.nn.Module          # as trained and saved; ``runtime()`` is what the loop runs
+
+    @property
+    def kind(self) -> ModelKind:
+        return get_kind(self.card["architecture"]["kind"])
+
+    def runtime(self) -> DreamingModel:
+        return self.kind.runtime(self.model)
 
 
-def build(card: dict) -> LayerStack:
+def build(card: dict) -> torch.nn.Module:
     arch = card.get("architecture")
-    if not isinstance(arch, dict) or arch.get("kind") not in ARCHITECTURES:
-        raise ValueError(f"card has no known architecture.kind (known: {', '.join(ARCHITECTURES)})")
-    cls, config_cls = ARCHITECTURES[arch["kind"]]
-    return cls(config_cls(**arch.get("config", {})))
+    kinds = all_kinds()
+    if not isinstance(arch, dict) or arch.get("kind") not in kinds:
+        raise ValueError(f"card has no known architecture.kind (known: {', '.join(kinds)})")
+    return kinds[arch["kind"]].build(arch.get("config", {}))
 
 
-def architecture_of(model: LayerStack) -> dict:
+def architecture_of(model) -> dict:
     return {"kind": model.kind, "config": model.config.to_dict()}
 
 
-def save(model: LayerStack, path: Path | str, card: dict | None = None, export: bool = False) -> Path:
+def save(model: torch.nn.Module, path: Path | str, card: dict | None = None, export: bool = False) -> Path:
     """Write ``path`` (.safetensors) and its card beside it (.json). ``export``: the model's compact
     form for shipping where it has one (a PVM's ``export_state``), else its full state in float32."""
     path = Path(path).with_suffix(".safetensors")
@@ -64,17 +67,23 @@ def save(model: LayerStack, path: Path | str, card: dict | None = None, export: 
 
 
 def resolve(name_or_path: str, model_dir: Path = MODEL_DIR) -> Path:
+    """The file of a model path, or of a model name: looked up in ``model_dir`` alone, or, for the
+    default ``MODEL_DIR``, in the user's models and then the shipped ones (the user's win a clash)."""
+    from app.resources import model_dirs
+
     candidate = Path(name_or_path).expanduser()
     if candidate.suffix == ".safetensors" or candidate.exists() or "/" in name_or_path:
         if not candidate.exists():
             raise UserError(f"checkpoint {name_or_path!r} not found; pass a model name from models/ "
                             f"or a path to a .safetensors file")
         return candidate
-    path = model_dir / f"{name_or_path}.safetensors"
-    if not path.exists():
-        names = ", ".join(list_models(model_dir)) or "none yet; train one with `hypnagogia train ae`"
-        raise UserError(f"no model named {name_or_path!r} in {model_dir} (available: {names})")
-    return path
+    folders = model_dirs() if Path(model_dir) == MODEL_DIR else [Path(model_dir)]
+    for folder in folders:
+        path = folder / f"{name_or_path}.safetensors"
+        if path.exists():
+            return path
+    names = ", ".join(list_models(model_dir)) or "none yet; train one with `hypnagogia train ae`"
+    raise UserError(f"no model named {name_or_path!r} in {' or '.join(map(str, folders))} (available: {names})")
 
 
 def read_card(path: Path) -> dict:
@@ -119,7 +128,7 @@ def load(name_or_path: str, device: torch.device | str = "cpu", model_dir: Path 
     return LoadedModel(name=path.stem, path=path, card=card, model=model)
 
 
-def _check_shapes(path: Path, card: dict, model: LayerStack, weights: dict) -> None:
+def _check_shapes(path: Path, card: dict, model: torch.nn.Module, weights: dict) -> None:
     state = model.export_state() if card.get("exported") and hasattr(model, "export_state") else model.state_dict()
     expected = {k: tuple(v.shape) for k, v in state.items()}
     found = {k: tuple(v.shape) for k, v in weights.items()}
@@ -151,15 +160,20 @@ def _short(e: Exception) -> str:
 
 
 def list_models(model_dir: Path = MODEL_DIR) -> list[str]:
-    return sorted(p.stem for p in Path(model_dir).glob("*.safetensors"))
+    """The model names in ``model_dir``; for the default ``MODEL_DIR``, the user's and the shipped ones."""
+    from app.resources import model_dirs
+
+    folders = model_dirs() if Path(model_dir) == MODEL_DIR else [Path(model_dir)]
+    return sorted({p.stem for folder in folders for p in folder.glob("*.safetensors")})
 
 
 def model_cards(model_dir: Path = MODEL_DIR) -> dict[str, dict]:
-    """Every model in ``model_dir`` with its card (an ``error`` entry where the card is unreadable)."""
+    """Every model of ``list_models(model_dir)`` with its card (an ``error`` entry where the card is
+    unreadable); a name in both the user's and the shipped models is the user's."""
     cards = {}
     for name in list_models(model_dir):
         try:
-            cards[name] = read_card(Path(model_dir) / f"{name}.safetensors")
+            cards[name] = read_card(resolve(name, model_dir))
         except UserError as e:
             cards[name] = {"error": str(e)}
     return cards

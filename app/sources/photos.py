@@ -1,13 +1,33 @@
-"""Natural photos that ship inside installed packages (no downloads), as RGB uint8 arrays."""
+"""The natural photos that ship in ``assets/photos/`` (no downloads), as RGB uint8 arrays.
+
+They are the sample photos of scikit-image, scikit-learn and matplotlib, copied out of those
+packages unchanged (``assets/README.md`` lists each one's source and licence), so the app needs
+none of the three to train or to build the sample clip.
+"""
 
 import functools
-from pathlib import Path
 
 import cv2
 import numpy as np
-import skimage.data
-from matplotlib import cbook
-from sklearn.datasets import load_sample_images
+
+from app.errors import UserError
+from app.resources import ASSET_DIR
+
+PHOTO_DIR = ASSET_DIR / "photos"
+# name → file, in the order the photos were always listed (training reads them in this order)
+PHOTO_FILES = {
+    "astronaut": "astronaut.png",
+    "coffee": "coffee.png",
+    "chelsea": "chelsea.png",
+    "rocket": "rocket.jpg",
+    "hubble_deep_field": "hubble_deep_field.jpg",
+    "motorcycle": "motorcycle.png",
+    "immunohistochemistry": "immunohistochemistry.png",
+    "retina": "retina.jpg",
+    "china": "china.jpg",
+    "flower": "flower.jpg",
+    "grace_hopper": "grace_hopper.jpg",
+}
 
 # Held out from training so the models can be checked on photos they never saw.
 VALIDATION_PHOTOS = ("chelsea", "flower")
@@ -30,25 +50,18 @@ def validation_photos() -> dict[str, np.ndarray]:
 
 @functools.cache
 def _load_photos() -> dict[str, np.ndarray]:
-    photos = {
-        "astronaut": skimage.data.astronaut(),
-        "coffee": skimage.data.coffee(),
-        "chelsea": skimage.data.chelsea(),
-        "rocket": skimage.data.rocket(),
-        "hubble_deep_field": skimage.data.hubble_deep_field(),
-        "motorcycle": skimage.data.stereo_motorcycle()[0],
-        "immunohistochemistry": skimage.data.immunohistochemistry(),
-        "retina": skimage.data.retina(),
-    }
-    sklearn_images = load_sample_images()
-    for filename, image in zip(sklearn_images.filenames, sklearn_images.images):
-        photos[Path(filename).stem] = image
-    hopper_path = cbook.get_sample_data("grace_hopper.jpg", asfileobj=False)
-    photos["grace_hopper"] = cv2.cvtColor(cv2.imread(str(hopper_path), cv2.IMREAD_COLOR), cv2.COLOR_BGR2RGB)
-    return {name: _read_only(photo) for name, photo in photos.items()}
+    return {name: _read(file) for name, file in PHOTO_FILES.items()}
 
 
-def _read_only(photo: np.ndarray) -> np.ndarray:
-    photo = np.ascontiguousarray(photo, dtype=np.uint8)
+def _read(file: str) -> np.ndarray:
+    path = PHOTO_DIR / file
+    try:
+        # imdecode of the bytes, not imread: imread cannot open non-ASCII paths on Windows
+        image = cv2.imdecode(np.fromfile(path, np.uint8), cv2.IMREAD_COLOR)
+    except OSError as e:
+        raise UserError(f"bundled photo {path} is unreadable ({e.strerror}); reinstall hypnagogia") from None
+    if image is None:
+        raise UserError(f"bundled photo {path} is not an image; reinstall hypnagogia")
+    photo = np.ascontiguousarray(cv2.cvtColor(image, cv2.COLOR_BGR2RGB), dtype=np.uint8)
     photo.setflags(write=False)
     return photo

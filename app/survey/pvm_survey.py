@@ -27,7 +27,7 @@ from tqdm import tqdm
 from app.analysis.attractors import WANDERING, AttractorDetector, Verdict, signature
 from app.survey.survey import Start, SurveyConfig, SurveyResult, cluster, end_signature, make_starts, pooled
 from app.models.pvm.model import PVM
-from app.params import core_params
+from app.models.pvm.kind import PARAMS
 from app.models.pvm.stack import Sleep
 
 DREAMS = ("deep", "full")       # every layer reads its own prediction / only the frame is the prediction
@@ -36,7 +36,7 @@ WEIGHT_ENTRIES = ("z1", "ring_x", "ring_d", "w2", "v2", "ring_slot")
 
 
 def _window_default(name: str):
-    return next(p.default for p in core_params() if p.name == name)
+    return next(p.default for p in PARAMS if p.name == name)
 
 
 @dataclass

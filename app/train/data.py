@@ -1,7 +1,6 @@
 """Training images: random crops (scale, horizontal flips, colour jitter) from a set of frames.
 
-The frames come from the photos bundled with scikit-image, scikit-learn and matplotlib (two held
-out for validation), from a video file or folder of images the user gives, or from a webcam
+The frames come from the bundled photos of ``assets/photos/`` (two held out for validation), from a video file or folder of images the user gives, or from a webcam
 recording. Anything that cannot be trained on fails here, as one ``UserError`` line, before
 training starts.
 """

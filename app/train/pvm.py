@@ -1,9 +1,10 @@
 """The PVM learning online from a video, a webcam or the sample clip (``hypnagogia train pvm``).
 
 Progress shows steps/s and the mean frame error. Every ``--snapshot-every`` steps the full state
-(weights, momentum, activity, step counter) goes to ``runs/NAME/state.safetensors`` with the error
-curve (``curve.json``, ``error.png``); ``--resume`` continues from it (or from any PVM model), and
-the end exports ``models/NAME.safetensors`` with a card: spec, data, steps, final error, command.
+(weights, momentum, activity, step counter) goes to ``RUNS/NAME/state.safetensors`` (``--runs-dir``)
+with the error curve (``curve.json``, ``error.png``); ``--resume`` continues from it (or from any PVM
+model), and the end exports ``NAME.safetensors`` with a card (spec, data, steps, final error,
+command) to ``--models-dir``, by default the user's models folder.
 """
 
 from __future__ import annotations
@@ -20,7 +21,7 @@ import numpy as np
 import torch
 from tqdm import tqdm
 
-from app.resources import MODEL_DIR, ROOT
+from app.resources import runs_dir, user_models_dir
 from app.errors import UserError
 from app.models import checkpoint
 from app.models.pvm.model import PVM
@@ -176,8 +177,8 @@ def _command(args) -> list[str]:
                         ("--minutes", args.minutes)):
         if value is not None:
             parts += [flag, str(value)]
-    for flag, value, default in (("--models-dir", args.models_dir, str(MODEL_DIR)),
-                                 ("--runs-dir", args.runs_dir, str(ROOT / "runs"))):
+    for flag, value, default in (("--models-dir", args.models_dir, str(user_models_dir())),
+                                 ("--runs-dir", args.runs_dir, str(runs_dir()))):
         if value != default:
             parts += [flag, value]
     return parts

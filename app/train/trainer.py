@@ -14,7 +14,7 @@ from tqdm import tqdm
 
 from app.errors import UserError
 from app.models.autoencoder.model import AutoencoderConfig, ConvAutoencoder
-from app.models.checkpoint import LoadedModel, save
+from app.models.checkpoint import LoadedModel, architecture_of, save
 from app.loop import mirror as loop
 from app.train import figures, losses
 from app.train.data import VALIDATION_SIZE, Crops, FrameSet, validation_images, validation_preview
@@ -241,4 +241,4 @@ def export(model: ConvAutoencoder, path: Path, card_fields: dict) -> Path:
 def loaded_copy(model: ConvAutoencoder, name: str) -> LoadedModel:
     """A detached eval copy of ``model`` wrapped for the engine."""
     clone = copy.deepcopy(model).eval().requires_grad_(False)
-    return LoadedModel(name=name, path=Path(name), card={}, model=clone)
+    return LoadedModel(name=name, path=Path(name), card={"architecture": architecture_of(clone)}, model=clone)

@@ -6,17 +6,15 @@ import time
 from pathlib import Path
 
 from app.errors import UserError
-from app.gl.output import OffscreenTarget
-from app.gl.readback import PixelReadback
 from app.gl.views import natural_size
 from app.outputs.recorder import VideoRecorder
-from app.outputs.screenshot import save_png
-from app.models.checkpoint import load
-from app.sources import open_source
+from app.outputs.sinks import Pace, RecorderSink, ScreenshotSink
+from app.outputs.view_output import Outputs
+from app.loop.perturb import perturb
+from app.ui.explore import Explorer
 from app.ui.state import AppState, LiveRecording
 
 LIVE_RECORDING_FPS = 30.0
-MAX_REPEATS = 4   # after a longer stall the file skips ahead instead of freezing on one frame
 
 
 def toggle_pause(state: AppState) -> None:
@@ -44,13 +42,13 @@ def reset_to_noise(state: AppState) -> None:
 
 
 def kick(state: AppState) -> None:
-    state.engine.perturb(strength=state.registry["explore.strength"])
+    perturb(state.engine, strength=state.registry["explore.strength"])
     state.explorer.restart()
 
 
 def perturb_at(state: AppState, x: float, y: float) -> None:
     r = state.registry
-    state.engine.perturb((x, y), r["explore.radius"], r["explore.strength"] * 0.25, r["explore.mouse"])
+    perturb(state.engine, (x, y), r["explore.radius"], r["explore.strength"] * 0.25, r["explore.mouse"])
 
 
 def dream_from_static_frame(state: AppState) -> None:
@@ -97,29 +95,22 @@ def cycle_view(state: AppState, view: str) -> None:
     state.registry.set("view", view)
 
 
-def render_offscreen(state: AppState, view: str, size: tuple[int, int]):
-    target = OffscreenTarget(state.engine.ctx, *size)
-    try:
-        state.views.render(state.engine.frame(), view, target.fbo, state.registry["error_gain"])
-        return target.read()
-    finally:
-        target.release()
-
-
 def _natural_size(state: AppState, view: str) -> tuple[int, int]:
     engine = state.engine
     return natural_size(view, engine.size, engine.n_layers, engine.frame().two_step)
 
 
+def _outputs(state: AppState) -> Outputs:
+    if state.outputs is None:
+        state.outputs = Outputs(state.engine, state.views)
+    return state.outputs
+
+
 def take_screenshot(state: AppState) -> None:
+    """The view at its natural size as a PNG: this frame's, saved (and noticed) when it comes out of
+    the readback ring a tick or two later."""
     view = state.registry["view"]
-    size = _natural_size(state, view)
-    try:
-        path = save_png(render_offscreen(state, view, size), state.capture_dir)
-    except (OSError, UserError) as e:
-        state.notify(f"screenshot failed: {e}")
-        return
-    state.notify(f"screenshot saved: {path}")
+    _outputs(state).add(ScreenshotSink(state.capture_dir), view, _natural_size(state, view))
 
 
 def toggle_recording(state: AppState) -> None:
@@ -134,74 +125,77 @@ def toggle_recording(state: AppState) -> None:
     except UserError as e:
         state.notify(f"cannot record: {e}")
         return
-    ctx = state.engine.ctx
-    state.recording = LiveRecording(recorder, OffscreenTarget(ctx, *size), PixelReadback(ctx, *size), view,
-                                    fps=LIVE_RECORDING_FPS)
+    sink = RecorderSink(recorder, Pace(LIVE_RECORDING_FPS))
+    _outputs(state).add(sink, view, size)
+    state.recording = LiveRecording(sink, view, tuple(size))
     state.notify(f"recording to {path}")
 
 
 def stop_recording(state: AppState) -> None:
+    """Writes the recording's frames still in flight, closes the file and says where it is."""
     rec, state.recording = state.recording, None
     if rec is None:
         return
-    for pixels in rec.readback.drain():
-        _write_copies(rec, pixels)
-    rec.readback.release()
-    rec.target.release()
     try:
-        rec.recorder.close()
+        summary = state.outputs.remove(rec.sink)
     except UserError as e:
         state.notify(str(e))
         return
-    dropped = f", {rec.recorder.frames_dropped} dropped" if rec.recorder.frames_dropped else ""
-    state.notify(f"recording saved: {rec.recorder.path} ({rec.recorder.frames_written} frames{dropped})")
+    state.notify(summary)
 
 
-def record_frame(state: AppState) -> None:
+def show_outputs(state: AppState) -> None:
+    """Once per displayed frame: the recording and screenshots get the frames they want; finished
+    screenshots are noticed, and a recording that failed stops."""
+    if state.outputs is None:
+        return
+    for _, summary in state.outputs.show():
+        state.notify(summary)
     rec = state.recording
-    if rec is None:
-        return
-    due = rec.frames_due(time.monotonic())
-    if due <= 0:
-        return
-    state.views.render(state.engine.frame(), rec.view, rec.target.fbo, state.registry["error_gain"])
-    rec.copies.append(min(due, MAX_REPEATS))
-    pixels = rec.readback.submit(rec.target)
-    if pixels is not None:
-        _write_copies(rec, pixels)
-    rec.submitted += due
-    if rec.recorder.error:
-        state.notify(rec.recorder.error)
+    if rec is not None and rec.sink.error:
+        state.notify(rec.sink.error)
         stop_recording(state)
 
 
-def _write_copies(rec: LiveRecording, pixels) -> None:
-    """Writes the oldest frame of the readback ring as many times as it was due."""
-    for _ in range(rec.copies.popleft()):
-        rec.recorder.write(pixels)
+def close_outputs(state: AppState) -> None:
+    """At the end: the recording saved, screenshots still in flight written, the outputs released."""
+    stop_recording(state)
+    outputs, state.outputs = state.outputs, None
+    if outputs is not None:
+        for _, summary in outputs.close():
+            state.notify(summary)
 
 
 def switch_source(state: AppState, spec: str) -> None:
     try:
-        source = open_source(spec, state.engine.size, realtime=True)
+        state.session.switch_source(spec)
     except UserError as e:
         state.notify(str(e))
         return
-    state.engine.set_source(source)
-    state.source_spec = spec
-    state.notify(f"source: {source.name}")
+    state.notify(f"source: {state.engine.source.name}")
+
+
+def _after_layout_change(state: AppState) -> None:
+    """The layers changed shape: a grid recording cannot go on, the gallery belongs to the old ones."""
+    if state.recording is not None and state.recording.view == "grid":
+        stop_recording(state)
+    state.explorer.replace_gallery(Explorer.for_engine(state.engine).gallery)
+    state.explorer.restart()
+
+
+def _switch(state: AppState, change, done: str) -> None:
+    try:
+        change()
+    except UserError as e:
+        state.notify(str(e))
+        return
+    _after_layout_change(state)
+    state.notify(done.format(size=state.engine.size))
 
 
 def switch_model(state: AppState, name: str) -> None:
-    try:
-        loaded = load(name, state.engine.device)
-        state.engine.set_model(loaded)
-    except UserError as e:
-        state.notify(str(e))
-        return
-    if state.recording is not None and state.recording.view == "grid":
-        stop_recording(state)
-    from app.ui.explore import Explorer
-    state.explorer.replace_gallery(Explorer.for_engine(state.engine).gallery)
-    state.explorer.restart()
-    state.notify(f"model: {name}")
+    _switch(state, lambda: state.session.switch_model(name), f"model: {name} at {{size}}px")
+
+
+def switch_size(state: AppState, size: int) -> None:
+    _switch(state, lambda: state.session.switch_size(size), "size: {size}px")

@@ -8,9 +8,10 @@ import time
 from pathlib import Path
 
 from app.ui.window import Window  # imports imgui_bundle before glfw
+from app.resources import captures_dir
 from app.gl.output import parse_output_size
 from app.gl.views import Views
-from app.loop.session import build_engine
+from app.loop.session import Session
 from app.ui import actions
 from app.ui.explore import Explorer
 from app.ui.input import handle_keys, handle_mouse
@@ -27,10 +28,11 @@ def run_live(args) -> int:
     record_size = parse_output_size(args.record_size, "--record-size") if args.record_size else None
     window = Window("Hypnagogia", width, height, fullscreen=args.fullscreen)
     try:
-        engine = build_engine(window.ctx, args, realtime=True)
-        capture_dir = Path(args.captures).expanduser() if args.captures else Path.home() / "hypnagogia"
-        state = AppState(engine=engine, views=Views(window.ctx), explorer=Explorer.for_engine(engine),
-                         capture_dir=capture_dir, source_spec=args.source, record_size=record_size)
+        session = Session.from_args(window.ctx, args, realtime=True)
+        engine = session.engine
+        capture_dir = Path(args.captures).expanduser() if args.captures else captures_dir()
+        state = AppState(session=session, views=Views(window.ctx), explorer=Explorer.for_engine(engine),
+                         capture_dir=capture_dir, record_size=record_size)
         state.notify(f"{engine.loaded.name} at {engine.size}px on {engine.device}; source: {engine.source.name}")
         _loop(window, state, Path(args.ui_probe) if args.ui_probe else None)
     finally:
@@ -77,10 +79,10 @@ def _loop(window: Window, state: AppState, probe: Path | None) -> None:
                                              state.registry["error_gain"], region=(0, 0, fw - panel_px, fh),
                                              canvas=(fw, fh))
             _draw_labels(state, scale)
-        actions.record_frame(state)
         if state.screenshot_requested:
             state.screenshot_requested = False
             actions.take_screenshot(state)
+        actions.show_outputs(state)
         with timer("present"):
             screen.use()
             screen.viewport = (0, 0, fw, fh)
@@ -93,8 +95,8 @@ def _loop(window: Window, state: AppState, probe: Path | None) -> None:
         if probe is not None and now >= next_probe:
             next_probe = now + PROBE_INTERVAL_S
             _write_probe(state, probe, scale)
-    actions.stop_recording(state)
-    engine.release()
+    actions.close_outputs(state)
+    state.session.close()
 
 
 def _draw_labels(state: AppState, scale: float) -> None:

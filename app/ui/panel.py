@@ -10,7 +10,9 @@ from app.ui import actions
 from app.ui.state import AppState
 
 PANEL_WIDTH = 400
+STATUS_LINES = 7
 SOURCES = ("webcam", "sample", "shapes", "noise")
+SIZES = (64, 96, 128, 192, 256, 384, 512, 768, 1024)
 SHORTCUTS = (("space", "pause / play"), (".", "one step (paused)"), ("d", "dream on / off"),
              ("o", "occluder on / off"), ("n", "reset to noise"), ("1 2 3", "main / compare / grid view"),
              ("r", "record on / off"), ("s", "screenshot"), ("f", "fullscreen"), ("tab", "hide panel"),
@@ -20,7 +22,6 @@ DIM = imgui.ImVec4(0.65, 0.65, 0.7, 1.0)
 RED = imgui.ImVec4(1.0, 0.35, 0.35, 1.0)
 GREEN = imgui.ImVec4(0.45, 0.95, 0.5, 1.0)
 CYAN = imgui.ImVec4(0.4, 0.85, 1.0, 1.0)
-LEARNING_TREND = 10             # points of the PVM learning curve in its trailing mean
 
 
 def _remember(state: AppState, key: str) -> None:
@@ -48,6 +49,7 @@ def param_widget(registry: Registry, param: Param, layer: int | None = None, lab
 
 
 def draw_panel(state: AppState, x: float, height: float) -> None:
+    state.widgets.clear()          # the probe reports only what this frame drew
     imgui.set_next_window_pos(imgui.ImVec2(x, 0))
     imgui.set_next_window_size(imgui.ImVec2(PANEL_WIDTH, height))
     flags = imgui.WindowFlags_.no_move | imgui.WindowFlags_.no_resize | imgui.WindowFlags_.no_collapse
@@ -83,24 +85,22 @@ def _status(state: AppState) -> None:
     fps = state.fps()
     imgui.text(f"{fps:5.1f} fps ({fps * state.registry['steps_per_frame']:.0f} steps/s)   step {engine.step_index}   "
                f"{engine.loaded.name} at {engine.size}px on {engine.device}")
-    if engine.kind == "pvm":
-        imgui.push_text_wrap_pos(0.0)
-        imgui.text_colored(CYAN, f"{engine.stack.info()}  mode: {state.registry['mode']}")
-        imgui.pop_text_wrap_pos()
+    # a fixed height, so that new messages never push the controls below from under the mouse
+    imgui.begin_child("status", imgui.ImVec2(0, STATUS_LINES * imgui.get_text_line_height_with_spacing()))
+    imgui.push_text_wrap_pos(0.0)
+    status = engine.model.status()
+    if status:
+        imgui.text_colored(CYAN, f"{status}  mode: {state.registry['mode']}")
     stages = engine.timer.ms
     if stages:
-        imgui.push_text_wrap_pos(0.0)
         imgui.text_colored(DIM, "ms: " + "  ".join(f"{k} {v:.1f}" for k, v in stages.items()))
-        imgui.pop_text_wrap_pos()
     for message in (engine.source.message, engine.message, *engine.rules.errors.values()):
         if message:
-            imgui.push_text_wrap_pos(0.0)
             imgui.text_colored(WARN, message)
-            imgui.pop_text_wrap_pos()
-    for stamp, notice in list(state.notices)[-3:]:
-        imgui.push_text_wrap_pos(0.0)
+    for stamp, notice in reversed(list(state.notices)[-3:]):     # the newest first
         imgui.text_colored(DIM, f"{stamp} {notice}")
-        imgui.pop_text_wrap_pos()
+    imgui.pop_text_wrap_pos()
+    imgui.end_child()
     _change_plot(state)
 
 
@@ -156,9 +156,9 @@ def _inputs(state: AppState) -> None:
     if current is None:
         names.append(state.source_spec)
         current = state.source_spec
-    changed, index = imgui.combo("source", names.index(current), names)
-    if changed and names[index] != state.source_spec:
-        actions.switch_source(state, names[index])
+    picked = _combo(state, "source", current, names)
+    if picked is not None and picked != state.source_spec:
+        actions.switch_source(state, picked)
     changed, state.path_input = imgui.input_text("##path", state.path_input)
     imgui.same_line()
     if imgui.button("Open file") and state.path_input.strip():
@@ -169,11 +169,42 @@ def _inputs(state: AppState) -> None:
     name = state.engine.loaded.name
     if name not in models:
         models.append(name)
-    changed, index = imgui.combo("model", models.index(name), models)
-    card = cards.get(models[index], {})
-    imgui.set_item_tooltip(_card_summary(card))
-    if changed and models[index] != name:
-        actions.switch_model(state, models[index])
+    picked = _combo(state, "model", name, models, tooltips={m: _card_summary(cards.get(m, {})) for m in models})
+    if picked is not None and picked != name:
+        actions.switch_model(state, picked)
+    _size_picker(state)
+
+
+def _size_picker(state: AppState) -> None:
+    engine = state.engine
+    capabilities = engine.capabilities
+    if capabilities.fixed_size:
+        imgui.text_colored(DIM, f"size: {engine.size}px (fixed by the model)")
+        return
+    sizes = sorted({s for s in SIZES if capabilities.suits(s)} | {engine.size})
+    labels = [f"{s}px" for s in sizes]
+    changed, index = imgui.combo("size", sizes.index(engine.size), labels)
+    _remember(state, "size")
+    if changed and sizes[index] != engine.size:
+        actions.switch_size(state, sizes[index])
+
+
+def _combo(state: AppState, key: str, current: str, options: list[str],
+           tooltips: dict[str, str] | None = None) -> str | None:
+    """A drop-down whose box and open items the UI probe reports (``key`` and ``key:option``, for
+    tests that click them); returns the option picked this frame."""
+    picked = None
+    opened = imgui.begin_combo(key, current)
+    _remember(state, key)
+    if opened:
+        for option in options:
+            if imgui.selectable(option, option == current)[0]:
+                picked = option
+            _remember(state, f"{key}:{option}")
+            if tooltips:
+                imgui.set_item_tooltip(tooltips[option])
+        imgui.end_combo()
+    return picked
 
 
 def _card_summary(card: dict) -> str:
@@ -207,50 +238,43 @@ def _view(state: AppState) -> None:
         param_widget(r, r.param("error_gain"))
 
 
-def _pvm(state: AppState) -> None:
-    r = state.registry
-    imgui.separator_text("Predictive Vision Model")
-    for name in ("pvm.learning", "pvm.schedule"):
-        param_widget(r, r.param(name))
-        imgui.same_line()
-    imgui.new_line()
-    if not r["pvm.schedule"]:
-        param_widget(r, r.param("pvm.learning_rate"))
-    imgui.text("context:")
-    for name in ("pvm.lateral", "pvm.feedback", "pvm.global_context"):
-        imgui.same_line()
-        param_widget(r, r.param(name), label=r.param(name).label.split()[0])
-    param_widget(r, r.param("pvm.sleep"))
-    if r["pvm.sleep"]:
-        for name in ("pvm.sleep_threshold", "pvm.sleep_patience", "pvm.sleep_rate"):
-            param_widget(r, r.param(name))
-    _learning_plot(state)
-
-
-def _learning_plot(state: AppState) -> None:
-    curve = state.engine.stack.curve
-    steps, errors = curve.arrays()
-    if len(steps) < 2:
+def _model_section(state: AppState) -> None:
+    """The model's own controls (the registry groups its kind declares) and its plots."""
+    r, engine = state.registry, state.engine
+    groups = engine.loaded.kind.panel_groups
+    curves = engine.model.curves()
+    if not groups and not curves:
         return
-    if implot.begin_plot("learning: mean |frame - prediction|", imgui.ImVec2(-1, 170)):
-        implot.setup_axes("PVM step", "", implot.AxisFlags_.auto_fit, implot.AxisFlags_.auto_fit)
-        implot.setup_axis_scale(implot.ImAxis_.y1, implot.Scale_.log10)
-        implot.setup_legend(implot.Location_.north_east)
-        implot.plot_line(f"per {curve.every} steps", steps, np.maximum(errors, 1e-7))
-        implot.plot_line(f"per {LEARNING_TREND * curve.every} steps", steps,
-                         np.maximum(curve.trend(LEARNING_TREND), 1e-7))
-        implot.end_plot()
-    _remember(state, "pvm.learning_plot")
+    imgui.separator_text(engine.loaded.name)
+    for group in groups:
+        for p in r.params(group):
+            if _visible(r, p):
+                param_widget(r, p)
+    for i, curve in enumerate(curves):
+        if implot.begin_plot(f"{curve.title}##curve{i}", imgui.ImVec2(-1, 170)):
+            implot.setup_axes(curve.x_label, "", implot.AxisFlags_.auto_fit, implot.AxisFlags_.auto_fit)
+            implot.setup_axis_scale(implot.ImAxis_.y1, implot.Scale_.log10)
+            implot.setup_legend(implot.Location_.north_east)
+            for label, (x, y) in curve.lines.items():
+                implot.plot_line(label, x, np.maximum(y, 1e-7))
+            implot.end_plot()
+        _remember(state, f"curve.{i}")
+
+
+def _visible(registry: Registry, param: Param) -> bool:
+    if not param.visible_if:
+        return True
+    name = param.visible_if.lstrip("!")
+    return bool(registry[name]) != param.visible_if.startswith("!")
 
 
 def _layers(state: AppState) -> None:
     r = state.registry
     engine = state.engine
-    if engine.kind == "pvm":
-        _pvm(state)
+    _model_section(state)
     imgui.separator_text("Dynamics")
     for p in r.params("dynamics"):
-        if engine.kind == "autoencoder" or p.name == "steps_per_frame":    # the others act on a code
+        if engine.capabilities.code_operations or p.name == "steps_per_frame":    # the others act on a code
             param_widget(r, p)
     imgui.separator_text("Layers")
     param_widget(r, r.param("rule"))
@@ -292,6 +316,7 @@ def _attractors(state: AppState) -> None:
     imgui.same_line()
     if imgui.button("Dream from this frame", imgui.ImVec2(-1, 0)):
         actions.dream_from_static_frame(state)
+    _remember(state, "from_frame")
     imgui.set_item_tooltip("hold the current source frame for 'hold steps', then dream from it")
     if ex.hold_remaining:
         imgui.text_colored(WARN, f"holding the frame: dreaming in {ex.hold_remaining} steps")
@@ -378,7 +403,7 @@ def _capture(state: AppState) -> None:
         state.screenshot_requested = True
     _remember(state, "screenshot")
     if recording:
-        rec = recording.recorder
+        rec = recording.sink
         dropped = rec.frames_dropped
         imgui.text_colored(RED if dropped else DIM, f"{rec.path.name}: {rec.frames_written} frames, "
                                                     f"{dropped} dropped")

@@ -8,10 +8,10 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from app.loop.engine import Engine
-from app.gl.output import OffscreenTarget
-from app.gl.readback import PixelReadback
+from app.loop.session import Session
 from app.gl.views import Cell, Views
-from app.outputs.recorder import VideoRecorder
+from app.outputs.sinks import RecorderSink
+from app.outputs.view_output import Outputs
 from app.models.checkpoint import model_cards
 from app.ui.explore import Explorer
 
@@ -23,32 +23,23 @@ CARDS_REFRESH_S = 3.0
 class LiveRecording:
     """A recording of the window's view in real time: a constant-rate file whose frame i shows the
     view at i / fps seconds after the start (frames repeat when the loop is slower than the file).
-    The view is rendered into ``target`` and reaches the recorder through ``readback``'s ring;
-    ``copies`` holds how many times each frame in the ring goes into the file, oldest first."""
-    recorder: VideoRecorder
-    target: OffscreenTarget
-    readback: PixelReadback
+    ``sink`` is paced by the file's clock and sits on the output of ``view`` at ``size``."""
+    sink: RecorderSink
     view: str
-    fps: float = 30.0
-    started: float = field(default_factory=time.monotonic)
-    submitted: int = 0
-    copies: collections.deque[int] = field(default_factory=collections.deque)
-
-    def frames_due(self, now: float) -> int:
-        return int((now - self.started) * self.fps) + 1 - self.submitted
+    size: tuple[int, int]
 
 
 @dataclass
 class AppState:
-    engine: Engine
+    session: Session
     views: Views
     explorer: Explorer
     capture_dir: Path
-    source_spec: str
     panel_visible: bool = True
     step_requested: bool = False
     screenshot_requested: bool = False
     recording: LiveRecording | None = None
+    outputs: Outputs | None = None                 # recordings and screenshots; made by the first of them
     record_size: tuple[int, int] | None = None     # None: the view's natural size
     quit_requested: bool = False
     fullscreen_requested: bool = False
@@ -62,8 +53,16 @@ class AppState:
     _cards_read_at: float = float("-inf")
 
     @property
+    def engine(self) -> Engine:
+        return self.session.engine
+
+    @property
+    def source_spec(self) -> str:
+        return self.session.source_spec
+
+    @property
     def registry(self):
-        return self.engine.registry
+        return self.session.registry
 
     def notify(self, message: str) -> None:
         """A one-line message for the panel and the console (repeats are shown once)."""

@@ -14,7 +14,7 @@ from dataclasses import asdict, dataclass
 import torch
 from torch import nn
 
-from app.models.base import Drives, LayerStack
+from app.models.base import Drives, LayerStack, StepContext
 
 HIDDEN_ACTIVATIONS = {"gelu": nn.GELU, "relu": nn.ReLU, "elu": nn.ELU, "silu": nn.SiLU}
 CODE_ACTIVATIONS = {"tanh": nn.Tanh, "identity": nn.Identity}
@@ -89,7 +89,7 @@ class ConvAutoencoder(LayerStack):
     def forward(self, image: torch.Tensor) -> torch.Tensor:
         return self.decode(self.encode(image)[-1])
 
-    def drives(self, image: torch.Tensor, states: list[torch.Tensor]) -> Drives:
+    def drives(self, image: torch.Tensor, states: list[torch.Tensor], context: StepContext | None = None) -> Drives:
         below = [image, *states[:-1]]
         up = [enc(b) for enc, b in zip(self.enc, below)]
         down = [dec(s) for dec, s in zip(self.dec[1:], states[1:])] + [states[-1]]

@@ -15,13 +15,15 @@ import collections
 import numpy as np
 import torch
 
-from app.models.base import Drives
+from app.models.base import Capabilities, Curve, Drives, GridRow, StepContext
 from app.models.pvm.model import PVM, StepResult
 from app.params import Registry
 
-# gains under which the mixer passes the signal through unchanged (then PVM runs without overrides)
-PASS_THROUGH = {"gain_self": 0.0, "gain_up": 1.0, "gain_down": 0.0, "noise": 0.0, "persistence": 0.0}
-ROWS = ("signal", "prediction", "error")
+# signals, predictions and their difference share one scale so they compare: [0, 1] and [0, 0.5]
+# map to black … white
+GRID_ROWS = (GridRow("signal", "up", scale=(0.5, 0.5)), GridRow("prediction", "down", scale=(0.5, 0.5)),
+             GridRow("error", "up", minus="down", scale=(0.25, 0.25)))
+LEARNING_TREND = 10             # points of the learning curve in its trailing mean
 
 
 def _image_to_layer(image: torch.Tensor) -> torch.Tensor:
@@ -83,25 +85,18 @@ class ErrorCurve:
 
 
 class PVMStack:
-    kind = "pvm"
-    rows = ROWS
+    """A PVM as the loop runs it (``app.models.base.DreamingModel``)."""
 
     def __init__(self, pvm: PVM):
         self.pvm = pvm
         spec = pvm.spec
-        self.frame_size = spec.frame_size
         self.channels = tuple(1 for _ in spec.layer_shapes[1:])
         self.last: StepResult | None = None
         self.sleep = Sleep()
         self.curve = ErrorCurve()
-
-    @property
-    def config(self):
-        return self.pvm.spec
-
-    @property
-    def depth(self) -> int:
-        return len(self.channels)
+        self.capabilities = Capabilities(
+            fixed_size=spec.frame_size, graphable=False, compute_dtype=torch.float32, grid_rows=GRID_ROWS,
+            learns=True, predicts_input=True, code_operations=False, encodes=False, batched=False)
 
     def layer_shapes(self, size: int) -> list[tuple[int, int, int]]:
         spec = self.pvm.spec
@@ -110,9 +105,12 @@ class PVMStack:
     def noise_states(self, size, generator=None, device="cpu") -> list[torch.Tensor]:
         return [torch.rand((1, *shape), generator=generator).to(device) for shape in self.layer_shapes(size)]
 
-    def to(self, *args, **kwargs) -> PVMStack:
-        self.pvm.to(*args)
+    def placed(self, device: torch.device, dtype: torch.dtype) -> PVMStack:
+        self.pvm.to(device)         # a PVM computes in float32 whatever the loop's precision
         return self
+
+    def encode(self, image: torch.Tensor) -> list[torch.Tensor]:
+        raise NotImplementedError("a PVM's layer states come from stepping it, not from an encoding")
 
     def apply_controls(self, registry: Registry, image_change: float | None) -> None:
         p = registry
@@ -130,8 +128,11 @@ class PVMStack:
     def sleeping(self) -> bool:
         return self.sleep.sleeping
 
-    def drives(self, image: torch.Tensor, states: list[torch.Tensor], feed_states: bool) -> Drives:
-        inputs = {l: s[0, 0] for l, s in enumerate(states, 1)} if feed_states else None
+    def drives(self, image: torch.Tensor, states: list[torch.Tensor], context: StepContext | None = None) -> Drives:
+        if context is not None:
+            p = context.registry
+            self.apply_controls(p, context.last_image_change() if p["pvm.sleep"] else None)
+        inputs = {l: s[0, 0] for l, s in enumerate(states, 1)} if context is not None and context.mixed else None
         result = self.pvm.step(image[0].float(), layer_inputs=inputs)
         self.last = result
         self.curve.add(result.step, result.layer_errors[0])
@@ -141,7 +142,7 @@ class PVMStack:
                       prediction=_image_to_layer(result.predicted_frame),
                       seen_prediction=_image_to_layer(result.prediction[0]))
 
-    def info(self) -> str:
+    def status(self) -> str:
         pvm = self.pvm
         rates = pvm.learning_rates()
         lateral, feedback, global_ = pvm.context_factors()
@@ -151,14 +152,14 @@ class PVMStack:
         return (f"PVM step {pvm.steps}  {state}  lr {max(rates, key=abs):.2g}  {flags}"
                 + (f"  sleeps {self.sleep.episodes}" if self.sleep.episodes else ""))
 
+    def curves(self) -> list[Curve]:
+        steps, errors = self.curve.arrays()
+        if len(steps) < 2:
+            return []
+        every = self.curve.every
+        return [Curve("learning: mean |frame - prediction|", "PVM step",
+                      {f"per {every} steps": (steps, errors),
+                       f"per {LEARNING_TREND * every} steps": (steps, self.curve.trend(LEARNING_TREND))})]
 
-def mixing_passes_through(registry: Registry, n_layers: int) -> bool:
-    """True when the mixer would hand every layer its signal unchanged."""
-    if registry["rule"] != "general":
-        return False
-    for layer in range(1, n_layers + 1):
-        if registry.get("lesion.up", layer) or registry.get("lesion.down", layer):
-            return False
-        if any(registry.get(f"general.{k}", layer) != v for k, v in PASS_THROUGH.items()):
-            return False
-    return True
+    def later_prediction(self) -> torch.Tensor | None:
+        return None if self.last is None else self.last.predicted_frame_t2
