@@ -6,7 +6,8 @@ import numpy as np
 import pytest
 import torch
 
-from app.survey.pvm_survey import PVMSurveyConfig, SleepConfig, sleep, survey_before_after, survey_pvm
+from app.models.pvm.dreamer import PVMDreamer
+from app.survey.in_turn import InTurnConfig, SleepConfig, sleep, survey_before_after, survey_in_turn
 from app.survey.survey import SurveyConfig
 from app.models.checkpoint import save
 from app.models.pvm.model import PVM
@@ -33,8 +34,8 @@ def young_checkpoint(young_pvm, tmp_path_factory):
                 {"description": f"pvm-small after {TRAINING_STEPS} steps on the sample clip, for tests"})
 
 
-def small_config(pvm: PVM, **sleep) -> PVMSurveyConfig:
-    return PVMSurveyConfig(SurveyConfig(starts=6, steps=40, size=pvm.spec.frame_size), hold=10,
+def small_config(pvm: PVM, **sleep) -> InTurnConfig:
+    return InTurnConfig(SurveyConfig(starts=6, steps=40, size=pvm.spec.frame_size), hold=10,
                            sleep=SleepConfig(**sleep))
 
 
@@ -45,7 +46,7 @@ def weights(pvm: PVM) -> list[torch.Tensor]:
 def test_every_start_runs_from_the_same_state_and_leaves_it(young_pvm):
     before = young_pvm.state_dict()
     config = small_config(young_pvm)
-    first, second = (survey_pvm(young_pvm, config, progress=False) for _ in range(2))
+    first, second = (survey_in_turn(PVMDreamer(young_pvm), config, progress=False) for _ in range(2))
     assert all(torch.equal(v, young_pvm.state_dict()[k]) for k, v in before.items())
     assert first.verdicts == second.verdicts
     np.testing.assert_array_equal(first.end_frames, second.end_frames)
@@ -57,12 +58,12 @@ def test_every_start_runs_from_the_same_state_and_leaves_it(young_pvm):
 def test_sleep_unlearns_only_while_settled(young_pvm):
     snapshot = young_pvm.state_dict()
     untouched = weights(young_pvm)
-    awake = sleep(young_pvm, small_config(young_pvm, dreams=2, threshold=0.0), progress=False)
+    awake = sleep(PVMDreamer(young_pvm), small_config(young_pvm, dreams=2, threshold=0.0), progress=False)
     assert awake.episodes == [0, 0] and not awake.asleep.any()
     assert all(torch.equal(a, b) for a, b in zip(untouched, weights(young_pvm)))
 
     # a threshold no change reaches: asleep from the step after `patience` quiet steps to the dream's end
-    slept = sleep(young_pvm, small_config(young_pvm, dreams=2, threshold=1.0, patience=3), progress=False)
+    slept = sleep(PVMDreamer(young_pvm), small_config(young_pvm, dreams=2, threshold=1.0, patience=3), progress=False)
     assert slept.episodes == [1, 1]
     assert slept.asleep.sum(axis=1).tolist() == [40 - 3, 40 - 3]
     assert not slept.asleep[:, :3].any()
@@ -74,7 +75,7 @@ def test_sleep_unlearns_only_while_settled(young_pvm):
 def test_a_sleep_that_never_comes_leaves_the_survey_unchanged(young_pvm):
     """Sleep dreams move the activity, not the weights: the after survey starts where the before survey did."""
     snapshot = young_pvm.state_dict()
-    result = survey_before_after(young_pvm, small_config(young_pvm, dreams=2, threshold=0.0), progress=False)
+    result = survey_before_after(PVMDreamer(young_pvm), small_config(young_pvm, dreams=2, threshold=0.0), progress=False)
     assert result.sleep.episodes == [0, 0]
     assert result.after.verdicts == result.before.verdicts
     np.testing.assert_array_equal(result.after.changes, result.before.changes)

@@ -1,6 +1,7 @@
 """The live window on a real X server (Xvfb): the panel shows, and clicking the dream toggle with
 xdotool changes what the window renders."""
 
+import itertools
 import json
 import os
 import shutil
@@ -132,8 +133,8 @@ def test_keys_record_a_playable_file_and_take_a_screenshot(display, tmp_path, mo
 
 
 def test_clicking_through_every_shipped_model_while_dreaming_paused_and_holding(display, tmp_path):
-    """The model drop-down, clicked with xdotool, switches through the four shipped models in each
-    state; the window keeps running and keeps stepping where it should."""
+    """The source and model drop-downs, clicked with xdotool, switch through every source and the four
+    shipped models in each state; the window keeps running and keeps stepping where it should."""
     probe = tmp_path / "probe.json"
     env = {**os.environ, "DISPLAY": display}
     app = subprocess.Popen([hypnagogia(), "--model", "ae-tiny", "--size", "64", "--source", "shapes",
@@ -146,31 +147,36 @@ def test_clicking_through_every_shipped_model_while_dreaming_paused_and_holding(
         subprocess.run(["xdotool", "mousemove", str(int((x0 + x1) / 2)), str(int((y0 + y1) / 2)), "sleep", "0.4",
                         "click", "1"], env=env, check=True)
 
-    def pick(name):
-        """Open the model drop-down and click ``name``; retried, since a popup's first frame places its
-        items before it settles."""
+    def pick(combo, option, done):
+        """Open the drop-down ``combo`` and click ``option``, until the probe shows ``done``; retried,
+        since a popup's first frame places its items before it settles."""
         for _ in range(3):
-            click(wait_for(probe, lambda d: "model" in d["widgets"]), "model")
+            click(wait_for(probe, lambda d: combo in d["widgets"]), combo)
             try:
-                wait_for(probe, lambda d: f"model:{name}" in d["widgets"], timeout=10)
+                wait_for(probe, lambda d: f"{combo}:{option}" in d["widgets"], timeout=10)
                 time.sleep(0.6)
-                click(wait_for(probe, lambda d: f"model:{name}" in d["widgets"], timeout=5), f"model:{name}")
-                return wait_for(probe, lambda d: any(n.startswith(f"model: {name}") for n in d["notices"][-2:]),
-                                timeout=20)
+                click(wait_for(probe, lambda d: f"{combo}:{option}" in d["widgets"], timeout=5), f"{combo}:{option}")
+                return wait_for(probe, done, timeout=20)
             except AssertionError:
                 # a click on the panel's title bar closes a popup left open (Escape would quit)
                 subprocess.run(["xdotool", "mousemove", "1000", "8", "sleep", "0.3", "click", "1"], env=env)
                 continue
         cv2.imwrite(str(tmp_path / "not-picked.png"), np.asarray(ImageGrab.grab(xdisplay=display))[..., 2::-1])
-        raise AssertionError(f"could not pick {name} in the model drop-down")
+        raise AssertionError(f"could not pick {option} in the {combo} drop-down")
 
     def key(name):
         subprocess.run(["xdotool", "search", "--name", "Hypnagogia", "windowfocus", "--sync", "key", name],
                        env=env, check=True)
 
+    sources = itertools.cycle(("sample", "webcam", "noise", "shapes"))
+
     def switch_through_models(stepping: bool):
         for name in ("pvm-small", "ae-natural", "pvm-paper", "ae-tiny"):
-            done = pick(name)
+            source = next(sources)
+            # its notice follows the last model's (a missing webcam's fallback may follow it)
+            pick("source", source, lambda d: not d["notices"][-1].startswith("model: ") and any(
+                n.startswith("source: ") for n in d["notices"][-2:]))
+            done = pick("model", name, lambda d: any(n.startswith(f"model: {name}") for n in d["notices"][-2:]))
             if stepping:
                 wait_for(probe, lambda d: d["step"] >= done["step"] + 5)
         return done

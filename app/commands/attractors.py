@@ -89,30 +89,35 @@ def _print_summary(result, seconds: float, label: str = "") -> None:
 
 
 def _survey_in_turn(loaded, args) -> int:
-    from app.survey.pvm_survey import PVMSurveyConfig, SleepConfig, survey_before_after, survey_pvm
     import torch
 
     from app.loop.session import model_size
+    from app.survey.in_turn import InTurnConfig, SleepConfig, survey_before_after, survey_in_turn
     from app.survey.report import write_report
     from app.survey.sleep_comparison import write_comparison
 
+    if loaded.kind.dreamer is None:
+        raise UserError(f"{loaded.name} dreams neither as a batch nor one start at a time; its kind offers no "
+                        f"survey")
+    if args.sleep_dreams and not loaded.runtime().capabilities.learns:
+        raise UserError(f"--sleep-dreams needs a model that learns; {loaded.name} does not (drop --sleep-dreams)")
     # one step is many small matrix products: a second thread only waits on a busy CPU
     torch.set_num_threads(1)
-    pvm = loaded.model
-    config = PVMSurveyConfig(_survey_config(args, model_size(loaded, args.size, torch.device("cpu"))),
+    dreamer = loaded.kind.dreamer(loaded.model)
+    config = InTurnConfig(_survey_config(args, model_size(loaded, args.size, torch.device("cpu"))),
                              hold=args.hold or DEFAULT_HOLD, dream=args.dream or "deep",
                              sleep=SleepConfig(dreams=args.sleep_dreams))
     out = Path(args.out)
     settings = {"dream": f"{config.dream} dream", "hold": config.hold}
     if not config.sleep.dreams:
         start = time.perf_counter()
-        result = survey_pvm(pvm, config)
+        result = survey_in_turn(dreamer, config)
         seconds = time.perf_counter() - start
         path = write_report(result, out, loaded.name, seconds, settings)
         _print_summary(result, seconds)
         print(f"report: {path}")
         return 0
-    result = survey_before_after(pvm, config)
+    result = survey_before_after(dreamer, config)
     comparison = {"before and after sleep": "../comparison.html"}
     write_report(result.before, out / "before", f"{loaded.name}, before sleep", result.seconds["before"], settings,
                  comparison | {"after sleep": "../after/report.html"})

@@ -69,8 +69,8 @@ def run(args) -> int:
         widths = arch.get("config", {}).get("widths") or arch.get("config", {}).get("layer_shapes", [])
         psnr = card.get("validation", {}).get("psnr_db")
         extra = f", validation PSNR {psnr:.1f} dB" if isinstance(psnr, (int, float)) else ""
-        if arch.get("kind") == "pvm" and isinstance(card.get("steps"), int):
-            extra = f", {card['steps']:,} steps, frame error {card.get('final_error', ['?'])[0]}"
+        if isinstance(card.get("steps"), int):            # a model trained online records its steps
+            extra += f", {card['steps']:,} steps, frame error {card.get('final_error', ['?'])[0]}"
         print(f"  {name}: {arch.get('kind', '?')} {'-'.join(map(str, widths))}{extra}")
     sys.stdout.flush()
     return 0

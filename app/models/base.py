@@ -117,12 +117,41 @@ class DreamingModel(Protocol):
         """(S, S, 3): the predicted frame after next, where the model predicts one."""
 
 
+class InTurnDreamer(Protocol):
+    """A model that dreams one start at a time (not ``batched``), as the survey drives it: every start
+    from one restored state, a hold on the start frame, then a dream; sleep is learning with a
+    negative rate while a dream has settled."""
+    frame_size: int
+
+    def snapshot(self) -> dict[str, torch.Tensor]: ...
+
+    def restore(self, snapshot: dict[str, torch.Tensor]) -> None: ...
+
+    def with_weights_of(self, snapshot: dict[str, torch.Tensor],
+                        weights_from: dict[str, torch.Tensor]) -> dict[str, torch.Tensor]:
+        """``snapshot`` with the weights (not the activity) of ``weights_from``."""
+
+    def hold(self, frame: torch.Tensor, steps: int) -> torch.Tensor:
+        """Show ``frame`` (3, S, S) for ``steps`` steps with learning off; the last predicted frame."""
+
+    def dream_step(self, frame: torch.Tensor, how: str) -> tuple[torch.Tensor, torch.Tensor]:
+        """One step of a ``deep`` (every layer reads its own prediction) or ``full`` (only the frame is
+        the prediction) dream: the predicted frame (S, S, 3) and the top layer's state."""
+
+    def learn(self, rate: float | None) -> None:
+        """Learn at ``rate`` from the next step (None: not at all)."""
+
+    def weights(self) -> dict[str, torch.Tensor]:
+        """The weights by group, flattened (for the change sleep made)."""
+
+
 @dataclass(frozen=True)
 class ModelKind:
     """A kind of model: one folder under ``app/models/``."""
     name: str
     build: Callable[[dict], nn.Module]          # the card's architecture.config → an untrained model
     runtime: Callable[[Any], DreamingModel] = lambda model: model    # the loaded model → what the loop runs
+    dreamer: Callable[[Any], InTurnDreamer] | None = None    # for a model that is not ``batched``
     params: tuple[Param, ...] = ()              # live parameters it declares into the registry
     panel_groups: tuple[str, ...] = ()          # registry groups of those parameters, shown in the panel
     # normal values of registry addresses for this kind; ``role:NAME`` names a rule input by its role

@@ -1,4 +1,4 @@
-"""A PVM's basin surveys before and after sleep, side by side: ``comparison.html`` with figures, and
+"""A model's basin surveys before and after sleep, side by side: ``comparison.html`` with figures, and
 the numbers as ``comparison.json``. The two full reports sit in ``before/`` and ``after/``."""
 
 from __future__ import annotations
@@ -13,7 +13,7 @@ matplotlib.use("Agg")
 import matplotlib.pyplot as plt  # noqa: E402
 import numpy as np  # noqa: E402
 
-from app.survey.pvm_survey import BeforeAfter, PVMSurveyConfig, SleepRecord  # noqa: E402
+from app.survey.in_turn import BeforeAfter, InTurnConfig, SleepRecord  # noqa: E402
 from app.survey.report import summary  # noqa: E402
 from app.survey.survey import SurveyResult  # noqa: E402
 
@@ -38,7 +38,7 @@ def phase_facts(result: SurveyResult) -> dict:
     return facts
 
 
-def sleep_facts(record: SleepRecord, config: PVMSurveyConfig) -> dict:
+def sleep_facts(record: SleepRecord, config: InTurnConfig) -> dict:
     dreams, steps = record.changes.shape
     return {"dreams": dreams, "steps_per_dream": steps, "hold": config.hold,
             "threshold": config.sleep.threshold, "patience": config.sleep.patience, "rate": config.sleep.rate,
@@ -108,7 +108,7 @@ def _gallery(phase: str, facts: dict, out: Path) -> str:
     return cells or "<p>No dream settled.</p>"
 
 
-def write_comparison(result: BeforeAfter, config: PVMSurveyConfig, out: Path, model_name: str) -> Path:
+def write_comparison(result: BeforeAfter, config: InTurnConfig, out: Path, model_name: str) -> Path:
     """``out/comparison.html`` and ``comparison.json``; the reports must already be in out/before and out/after."""
     out = Path(out)
     facts = {"before": phase_facts(result.before), "after": phase_facts(result.after)}

@@ -4,6 +4,8 @@ the loop runs."""
 from app.models.base import ModelKind
 from app.models.pvm.model import PVM
 from app.models.pvm.spec import PVMSpec
+from app.models import sleep
+from app.models.pvm.dreamer import PVMDreamer
 from app.models.pvm.stack import PVMStack
 from app.params import Param
 
@@ -22,16 +24,16 @@ PARAMS = (
           "lesion.", "pvm", label="global context"),
     Param("pvm.sleep", "bool", False, "Sleep: when a dream has settled, learn with a negative rate until it "
           "leaves the attractor.", "pvm", label="sleep"),
-    Param("pvm.sleep_threshold", "float", 1e-3, "Per-step RMS change of the prediction under which the "
+    Param("pvm.sleep_threshold", "float", sleep.THRESHOLD, "Per-step RMS change of the prediction under which the "
           "dream counts as settled.", "pvm", 1e-5, 0.05, label="settled below", visible_if="pvm.sleep"),
-    Param("pvm.sleep_patience", "int", 30, "Steps the change must stay under the threshold before sleep.",
+    Param("pvm.sleep_patience", "int", sleep.PATIENCE, "Steps the change must stay under the threshold before sleep.",
           "pvm", 2, 1000, label="settled for", visible_if="pvm.sleep"),
-    Param("pvm.sleep_rate", "float", 0.005, "Learning rate (applied negatively) while asleep.", "pvm",
+    Param("pvm.sleep_rate", "float", sleep.RATE, "Learning rate (applied negatively) while asleep.", "pvm",
           0.0, 0.1, label="sleep rate", visible_if="pvm.sleep"),
 )
 
 KIND = ModelKind(
-    name="pvm", build=lambda config: PVM(PVMSpec(**config)), runtime=PVMStack, params=PARAMS,
+    name="pvm", build=lambda config: PVM(PVMSpec(**config)), runtime=PVMStack, dreamer=PVMDreamer, params=PARAMS,
     panel_groups=("pvm",),
     # normally every layer reads its own signal: the mixer passes the bottom-up drive through
     mode_defaults={"role:bottom-up gain": 1.0, "role:top-down gain": 0.0},

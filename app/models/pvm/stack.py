@@ -16,6 +16,7 @@ import numpy as np
 import torch
 
 from app.models.base import Capabilities, Curve, Drives, GridRow, StepContext
+from app.models.sleep import Sleep
 from app.models.pvm.model import PVM, StepResult
 from app.params import Registry
 
@@ -29,29 +30,6 @@ LEARNING_TREND = 10             # points of the learning curve in its trailing m
 def _image_to_layer(image: torch.Tensor) -> torch.Tensor:
     """(H, W, C) → (1, C, H, W)."""
     return image.permute(2, 0, 1).unsqueeze(0)
-
-
-class Sleep:
-    """Sleep (seed 000): once a dream has settled — the prediction's per-step change stays under
-    ``threshold`` for ``patience`` steps — learn with a negative rate until it moves again."""
-
-    def __init__(self):
-        self.sleeping = False
-        self.episodes = 0
-        self._quiet = 0
-
-    def update(self, change: float, threshold: float, patience: int) -> bool:
-        quiet = change < threshold
-        self._quiet = self._quiet + 1 if quiet else 0
-        if not self.sleeping and self._quiet >= patience:
-            self.sleeping = True
-            self.episodes += 1
-        elif self.sleeping and not quiet:
-            self.sleeping = False
-        return self.sleeping
-
-    def reset(self) -> None:
-        self.sleeping, self._quiet = False, 0
 
 
 class ErrorCurve:
