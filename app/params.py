@@ -314,18 +314,47 @@ def core_params() -> list[Param]:
         Param("feedback.shift_y", "float", 0.0, "Vertical shift of the fed-back prediction per step, as a "
               "fraction of the frame.", "feedback", -0.05, 0.05, label="shift y"),
         Param("explore.mouse", "choice", "occluder", "What dragging in the view does: move the occluder, "
-              "add noise to the dream, or paint the source frame into it.", "explore",
-              choices=("occluder", "noise", "source"), label="mouse"),
+              "add noise to the dream, paint the source frame into it, or (a click) probe the unit of the probed "
+              "layer there.", "explore", choices=("occluder", "noise", "source", "probe"), label="mouse"),
         Param("explore.strength", "float", 0.5, "Strength of a perturbation (noise std, or how much of the "
               "source is blended in).", "explore", 0.0, 2.0, label="strength"),
         Param("explore.radius", "float", 0.08, "Radius of the disc a drag perturbs, as a fraction of the "
               "frame.", "explore", 0.01, 0.5, label="radius"),
         Param("explore.hold", "int", 100, "Steps a static frame is shown before dreaming from it.", "explore",
               1, 2000, label="hold steps"),
-        Param("explore.tolerance", "float", 2e-3, "RMS change under which states count as equal (fixed "
-              "points and cycles).", "explore", 1e-5, 0.05, label="tolerance"),
+        Param("explore.tolerance", "float", 0.02, "Change under which states count as equal (fixed points and "
+              "cycles), relative to the dream's own scale: a fraction of the spread (contrast) of the prediction "
+              "and of the top layer, whatever the size or model.", "explore", 1e-3, 0.3, label="tolerance"),
         Param("explore.patience", "int", 20, "Steps the change must stay under the tolerance.", "explore",
               3, 500, label="patience"),
+        Param("probe.layer", "int", 1, "The probed unit's layer, numbered as the grid view numbers them (click "
+              "a unit in the grid view to pick it).", "probe", 1, 16, label="layer"),
+        Param("probe.unit", "int", 0, "The probed unit: its channel (for a PVM, the hidden neuron of the unit "
+              "at the position).", "probe", 0, 4095, label="unit"),
+        Param("probe.x", "float", 0.5, "The probed unit's position across its layer, 0 = left edge, 1 = right "
+              "edge.", "probe", 0.0, 1.0, label="x"),
+        Param("probe.y", "float", 0.5, "The probed unit's position down its layer, 0 = top edge, 1 = bottom "
+              "edge.", "probe", 0.0, 1.0, label="y"),
+        Param("probe.sound", "bool", False, "A click for every spike of the probed unit (needs sounddevice and "
+              "PortAudio).", "probe", label="sound"),
+        Param("probe.rate", "float", 40.0, "Spikes per second at the top of the unit's recent range of "
+              "responses (none at its bottom).", "probe", 1.0, 200.0, label="max spikes/s"),
+        Param("probe.brush", "int", 2, "Radius of the probe canvas's brush, in pixels of the receptive field.",
+              "probe", 1, 16, label="brush"),
+        Param("probe.ink", "choice", "white", "What the brush paints on the probe canvas.", "probe",
+              choices=("white", "black", "gray"), label="ink"),
+        Param("objective.strength", "float", 0.0, "Dream toward the probed unit: each step the input moves "
+              "up the gradient of its response by about this much per pixel (DeepDream); 0 is off and costs "
+              "nothing.", "objective", 0.0, 0.2, label="strength"),
+        Param("objective.target", "choice", "unit", "What the dream moves toward: the probed unit, its channel "
+              "over the whole layer, or the whole layer's activity (DeepDream's objective).", "objective",
+              choices=("unit", "channel", "layer"), label="toward"),
+        Param("objective.jitter", "int", 4, "Random shift in pixels of the image while its gradient is taken "
+              "(DeepDream's jitter).", "objective", 0, 32, label="jitter"),
+        Param("objective.octaves", "int", 1, "Scales the gradient is taken at, each smaller by the octave "
+              "scale, added up (a model that reads one size takes one).", "objective", 1, 4, label="octaves"),
+        Param("objective.octave_scale", "float", 1.4, "Size ratio between octaves.", "objective", 1.1, 2.0,
+              label="octave scale"),
         Param("view", "choice", "main", "What the output shows: the prediction, input | prediction | error "
               "side by side, or a grid of every layer's state and drives.", "view",
               choices=("main", "compare", "grid")),

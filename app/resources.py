@@ -9,6 +9,9 @@ The user's folders come from ``platformdirs`` (on Linux ``~/.local/share/hypnago
 ``~/Pictures/hypnagogia``, on Windows ``%LOCALAPPDATA%\\hypnagogia\\…`` and the Pictures folder).
 ``HYPNAGOGIA_HOME=DIR`` puts all of them below DIR instead (``DIR/models``, ``DIR/runs``,
 ``DIR/presets``, ``DIR/captures``). The functions only name the folders; whoever writes creates them.
+
+``HYPNAGOGIA_SHADERS=DIR`` reads the shaders (``DIR/composite.glsl``, ``DIR/rules/``, ``DIR/lib/``,
+``DIR/views/``) from DIR instead of the shipped folder, e.g. from an edited copy of it.
 """
 
 from __future__ import annotations
@@ -20,12 +23,13 @@ import platformdirs
 
 APP_NAME = "hypnagogia"
 HOME_ENV = "HYPNAGOGIA_HOME"
+SHADERS_ENV = "HYPNAGOGIA_SHADERS"
 
 PACKAGE = Path(__file__).resolve().parent
 ROOT = PACKAGE.parent                       # the checkout (in an installed wheel: site-packages)
 _SHIPPED = PACKAGE / "_shipped"
 SHIPPED_ROOT = _SHIPPED if (_SHIPPED / "shaders").is_dir() else ROOT
-SHADER_DIR = SHIPPED_ROOT / "shaders"
+SHADER_DIR = SHIPPED_ROOT / "shaders"       # the shipped shaders; shader_dir() is the folder in use
 MODEL_DIR = SHIPPED_ROOT / "models"         # the shipped models; the user's own are in user_models_dir()
 ASSET_DIR = SHIPPED_ROOT / "assets"
 
@@ -33,6 +37,12 @@ ASSET_DIR = SHIPPED_ROOT / "assets"
 def _home() -> Path | None:
     home = os.environ.get(HOME_ENV, "").strip()
     return Path(home).expanduser().absolute() if home else None
+
+
+def shader_dir() -> Path:
+    """The shaders in use: ``HYPNAGOGIA_SHADERS`` when set, else the shipped ones (read at every call)."""
+    folder = os.environ.get(SHADERS_ENV, "").strip()
+    return Path(folder).expanduser().absolute() if folder else SHADER_DIR
 
 
 def _data_dir() -> Path:

@@ -47,6 +47,11 @@ def configurations(quick: bool) -> list[tuple[str, list[str], dict]]:
         (f"live at 60 Hz for {seconds} s, recording ae-natural 512² → 1080p, fp16",
          [*loop("ae-natural", 512, "fp16"), "--live", "--fps", "60", "--seconds", seconds, "--record",
           "--output-size", "1920x1080"], {}),
+        (f"live at 60 Hz for {seconds} s, the whole fan-out: recording 1080p, projector 1080p, sender 720p, "
+         f"ae-natural 512², fp16",
+         [*loop("ae-natural", 512, "fp16"), "--live", "--fps", "60", "--seconds", seconds, "--record",
+          "--output-size", "1920x1080", "--fan-out"], {}),
+        ("PVM pvm-small learning in the loop", ["--model", "pvm-small", *LOOP, "--steps", steps, "--learn"], {}),
     ]
 
 
@@ -172,6 +177,11 @@ def table(results: list[dict]) -> str:
         live = r.get("live") or {}
         dropped = f"{live.get('frames_dropped')} of {live.get('frames')} ({live.get('late_ticks')} late ticks)" \
             if live else ""
+        fan_out = live.get("fan_out")
+        if fan_out:
+            sender = fan_out["sender"]
+            dropped += (f"; projector drawn every frame; {sender['name']} {sender['frames_dropped']} of "
+                        f"{sender['frames_written'] + sender['frames_dropped']}")
         rows.append(f"| {r['name']} | {r['steps_per_s']:,.0f} | {r['loop_ms']:.3f} | {r.get('model_ms', 0):.3f} | "
                     f"{r.get('loop_to_model') or ''} | {dropped} | `{r['command']}` |")
     return "\n".join(rows)

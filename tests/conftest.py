@@ -1,3 +1,4 @@
+import contextlib
 import os
 import subprocess
 import sys
@@ -63,3 +64,43 @@ def shipped_checkpoint() -> Path:
     path = ROOT / "models" / "ae-tiny.safetensors"
     assert path.exists(), "models/ae-tiny.safetensors is missing: train it with `hypnagogia train ae`"
     return path
+
+
+@contextlib.contextmanager
+def xvfb(screen: str = "1280x800x24"):
+    """A virtual X server of one ``screen`` (WxHxDEPTH); yields its DISPLAY."""
+    server = subprocess.Popen(["Xvfb", "-displayfd", "1", "-screen", "0", screen, "-nolisten", "tcp"],
+                              stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, text=True)
+    number = server.stdout.readline().strip()
+    try:
+        yield f":{number}"
+    finally:
+        server.terminate()
+        server.wait(10)
+
+
+@contextlib.contextmanager
+def small_disk(folder: Path, size: str):
+    """A real tmpfs of ``size`` (e.g. 512k) mounted at ``folder``, or the test skipped with the reason."""
+    folder.mkdir()
+    mounted = subprocess.run(["mount", "-t", "tmpfs", "-o", f"size={size}", "tmpfs", str(folder)],
+                             capture_output=True, text=True)
+    if mounted.returncode != 0:
+        pytest.skip(f"cannot mount a tmpfs here: {mounted.stderr.strip() or mounted.returncode}")
+    try:
+        yield folder
+    finally:
+        subprocess.run(["umount", "-l", str(folder)], check=True)
+
+
+def fill(disk: Path, leave: int = 0) -> Path:
+    """Fills ``disk`` up, then frees ``leave`` bytes (in whole pages) again; the filler's path."""
+    filler = disk / "filler"
+    with open(filler, "wb", buffering=0) as f:
+        try:
+            while True:
+                f.write(b"\0" * 4096)
+        except OSError:
+            pass
+    os.truncate(filler, max(0, filler.stat().st_size - leave))
+    return filler

@@ -120,3 +120,161 @@ def test_gallery_merges_repeats_and_survives_a_round_trip(tmp_path):
     assert back.entries[0].visits == 2 and back.entries[0].label() == "fixed point @ 10 ×2"
     with pytest.raises(UserError, match="cannot load the gallery"):
         Gallery.load(tmp_path / "nothing-here")
+
+
+# ----------------------------------------------------------------------------- relative tolerance
+RELATIVE = DetectorConfig(tolerance=0.01, patience=10, relative=True)
+PIXELS = 32 * 32 * 3            # the prediction's part of a signature
+
+
+def settling(scale, pred_size=PIXELS, top_size=2048, rate=0.8, seed=0):
+    """A dream settling on a fixed point: (prediction part, top part) = x* + rate^t·v, both at ``scale``."""
+    rng = np.random.default_rng(seed)
+    target = rng.uniform(-1, 1, pred_size + top_size) * scale
+    kick = rng.uniform(-1, 1, pred_size + top_size) * scale
+    return [target + rate ** t * kick for t in range(60)]
+
+
+def judge(frames, config, parts=None):
+    detector = AttractorDetector(config)
+    for t, frame in enumerate(frames):
+        verdict = detector.update(t, frame, parts)
+    return verdict
+
+
+def test_a_relative_tolerance_gives_the_same_verdict_at_any_scale():
+    """The absolute tolerance finds the same dream settled at one scale and wandering at another."""
+    verdicts = {scale: judge(settling(scale), RELATIVE) for scale in (0.05, 0.3, 10.0)}
+    assert all(v.kind == FIXED_POINT for v in verdicts.values())
+    assert len({v.since for v in verdicts.values()}) == 1
+    absolute = {scale: judge(settling(scale), DetectorConfig(tolerance=2e-3, patience=10)) for scale in (0.05, 10.0)}
+    assert absolute[10.0].kind == WANDERING or absolute[0.05].since < absolute[10.0].since - 5
+
+
+@pytest.mark.parametrize("top_size", [128 * 4 * 4, 128 * 8 * 8, 128 * 32 * 32])   # ae-tiny at 64², 128², 512²
+def test_the_prediction_and_the_top_layer_count_alike_whatever_their_sizes(top_size):
+    """An image that keeps moving is no fixed point however many entries a still top layer has; an
+    image that stopped with a top layer still settling is one as soon as both changes are small."""
+    rng = np.random.default_rng(1)
+    top = rng.uniform(-0.2, 0.2, top_size)
+    moving = [np.concatenate([rng.uniform(0, 1, PIXELS) * 0.02 + 0.5 + 0.2 * np.sin(np.arange(PIXELS) + t), top])
+              for t in range(40)]
+    parts = (PIXELS, top_size)
+    assert judge(moving, RELATIVE, parts).kind == WANDERING
+    image = rng.uniform(0, 1, PIXELS)
+    drifting = [np.concatenate([image, top * (1 + 0.002 * t)]) for t in range(40)]   # 0.2 % of its spread a step
+    verdict = judge(drifting, RELATIVE, parts)
+    assert verdict.kind == FIXED_POINT and verdict.since == 0
+
+
+def test_a_flat_dream_is_measured_against_a_minimum_spread():
+    from app.analysis.attractors import MIN_SPREAD
+    flat = [np.full(100, 0.5) + 1e-6 * t for t in range(30)]        # no spread, barely moving: settled
+    assert judge(flat, RELATIVE).kind == FIXED_POINT
+    fading = [np.full(100, 0.5) + 0.2 * MIN_SPREAD * t for t in range(30)]   # flat, but fading fast
+    assert judge(fading, RELATIVE).kind == WANDERING
+
+
+def test_another_signature_length_starts_the_history_anew():
+    detector = AttractorDetector(RELATIVE)
+    for t in range(15):
+        detector.update(t, np.ones(8))
+    assert detector.verdict.kind == FIXED_POINT
+    assert detector.update(15, np.ones(12)).kind == WANDERING       # another model or size: judged afresh
+
+
+# ----------------------------------------------------------------------------- the live verdict
+def live_session(gl, size, source="noise"):
+    from app.gl.mixer import RuleSet
+    from app.loop.session import Session, full_registry
+    from app.models.checkpoint import load
+    from app.ui.explore import Explorer
+    registry = full_registry()
+    session = Session(gl, registry, load("ae-tiny"), source, size, "cpu", realtime=False,
+                      rules=RuleSet(gl, registry))
+    return session, Explorer.for_engine(session.engine)
+
+
+@pytest.mark.parametrize("size", [64, 128, 512])
+def test_a_dream_that_stopped_moving_reads_fixed_point_at_every_size(gl, shipped_checkpoint, size):
+    """The window's verdict (``Explorer``, the real engine and ae-tiny): a dream whose every layer keeps
+    its state (the general rule with only its own gain, 1) has stopped moving; once its per-step
+    change has stayed under the tolerance for the patience window, the verdict says so."""
+    session, explorer = live_session(gl, size)
+    r = session.registry
+    for key, value in (("gain_self", 1.0), ("gain_up", 0.0), ("gain_down", 0.0), ("persistence", 0.0),
+                       ("noise", 0.0), ("squash", "none")):
+        r.set(f"general.{key}", value)
+    r.set("dream", 1.0)
+    r.set("explore.patience", 6)
+    engine = session.engine
+    verdicts = []
+    for _ in range(10):
+        engine.advance()
+        verdicts.append(explorer.update(engine))
+    changes = list(explorer.detector.changes)
+    tolerance = r["explore.tolerance"]
+    below = next(i for i in range(len(changes)) if all(c < tolerance for c in changes[i:]))
+    assert len(changes) - below >= 6, f"the change did not stay under {tolerance}: {changes}"
+    assert verdicts[-1].kind == FIXED_POINT, (size, verdicts[-1], changes)
+    assert verdicts[-1].describe().startswith("fixed point")
+    assert all(v.kind == WANDERING for v in verdicts[:6]), "judged before the patience window"
+    session.close()
+
+
+@pytest.mark.parametrize("size", [64, 128, 512])
+def test_a_held_photo_settles_to_a_fixed_point_at_every_size(gl, shipped_checkpoint, size):
+    """A visibly stuck picture, the real way: a photo held (freeze) without dreaming. Its image stops
+    within a few steps; its top layer settles on, by a shrinking fraction of its own spread. The
+    verdict turns to "fixed point" exactly when the change has stayed under the tolerance for the
+    patience window, at every size."""
+    from app.resources import ASSET_DIR
+    photo = sorted((ASSET_DIR / "photos").glob("*.jpg"))[0]
+    session, explorer = live_session(gl, size, str(photo))
+    r = session.registry
+    r.set("freeze", True)
+    r.set("dream", 0.0)
+    tolerance, patience = r["explore.tolerance"], r["explore.patience"]
+    verdicts = []
+    for _ in range(100):
+        session.engine.advance()
+        verdicts.append(explorer.update(session.engine))
+        if verdicts[-1].kind == FIXED_POINT:
+            break
+    changes = list(explorer.detector.changes)          # changes[i]: from update i to update i + 1
+    assert verdicts[-1].kind == FIXED_POINT, (size, changes[-5:])
+    assert all(c < tolerance for c in changes[-patience:])
+    assert changes[-patience - 1] >= tolerance          # and not a step later than that
+    session.close()
+
+
+def test_dreaming_from_a_frame_detects_after_the_hold(gl, shipped_checkpoint):
+    """The held photo settles (a fixed point, were it watched) but is not counted: detection starts
+    when the dream does."""
+    from app.resources import ASSET_DIR
+    photo = sorted((ASSET_DIR / "photos").glob("*.jpg"))[0]
+    session, explorer = live_session(gl, 64, str(photo))
+    r = session.registry
+    r.set("explore.hold", 40)
+    r.set("explore.patience", 5)
+    r.set("explore.tolerance", 0.2)           # generous: the held photo would read "fixed point" early
+    engine = session.engine
+    for _ in range(3):
+        engine.advance()
+        explorer.update(engine)
+    explorer.dream_from_static_frame(engine)
+    held_from = engine.step_index
+    for _ in range(40):
+        engine.advance()
+        verdict = explorer.update(engine)
+        if explorer.hold_remaining:
+            assert verdict.kind == WANDERING, f"the held photo was judged at step {engine.step_index}"
+    assert explorer.gallery.entries == [], "the held photo went into the gallery"
+    assert r["dream"] == 1.0 and explorer.hold_remaining == 0
+    assert len(explorer.detector.changes) == 0                 # the dream's detection starts now
+    engine.advance()
+    explorer.update(engine)
+    engine.advance()
+    explorer.update(engine)
+    assert len(explorer.detector.changes) == 1 and engine.step_index > held_from + 40
+    session.close()

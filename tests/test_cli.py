@@ -54,8 +54,9 @@ def test_sigint_leaves_every_written_frame(tmp_path, model_arg):
     out = tmp_path / "cut.mp4"
     proc = subprocess.Popen([sys.executable, "-m", "app", "record", "--steps", "100000", "--size", "64",
                              "--out", str(out), "--quiet", *model_arg], cwd=ROOT, stderr=subprocess.PIPE, text=True)
+    part = out.with_name(out.name + ".part")          # where record writes until it ends
     deadline = time.monotonic() + 120
-    while time.monotonic() < deadline and (not out.exists() or out.stat().st_size < 20_000):
+    while time.monotonic() < deadline and (not part.exists() or part.stat().st_size < 20_000):
         time.sleep(0.1)
     time.sleep(np.random.default_rng().uniform(0.0, 1.5))
     proc.send_signal(signal.SIGINT)

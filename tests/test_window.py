@@ -14,7 +14,7 @@ import numpy as np
 import pytest
 from PIL import ImageGrab
 
-from conftest import ROOT
+from conftest import ROOT, xvfb
 
 pytestmark = pytest.mark.skipif(not (shutil.which("Xvfb") and shutil.which("xdotool")),
                                 reason="needs Xvfb and xdotool (apt-get install xvfb xdotool)")
@@ -22,12 +22,8 @@ pytestmark = pytest.mark.skipif(not (shutil.which("Xvfb") and shutil.which("xdot
 
 @pytest.fixture
 def display():
-    xvfb = subprocess.Popen(["Xvfb", "-displayfd", "1", "-screen", "0", "1280x800x24", "-nolisten", "tcp"],
-                            stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, text=True)
-    number = xvfb.stdout.readline().strip()
-    yield f":{number}"
-    xvfb.terminate()
-    xvfb.wait(10)
+    with xvfb() as name:
+        yield name
 
 
 def wait_for(probe, condition, timeout=90.0):
@@ -57,8 +53,8 @@ def hypnagogia() -> str:
 
 
 def quit_window(app: subprocess.Popen, env: dict) -> str:
-    """Escape, as a user quits; the window's output."""
-    subprocess.run(["xdotool", "key", "Escape"], env=env)
+    """Escape in the main window, as a user quits; the window's output."""
+    subprocess.run(["xdotool", "search", "--name", "^Hypnagogia$", "windowfocus", "--sync", "key", "Escape"], env=env)
     try:
         out, _ = app.communicate(timeout=30)
     except subprocess.TimeoutExpired:
@@ -181,17 +177,26 @@ def test_clicking_through_every_shipped_model_while_dreaming_paused_and_holding(
                 wait_for(probe, lambda d: d["step"] >= done["step"] + 5)
         return done
 
+    def press_until(name, condition):
+        """A key press, pressed again while the probe shows it had no effect (a busy machine may lose
+        one before the window has focus)."""
+        for _ in range(3):
+            key(name)
+            try:
+                return wait_for(probe, condition, timeout=15)
+            except AssertionError:
+                continue
+        raise AssertionError(f"pressing {name} did not take effect")
+
     try:
         data = wait_for(probe, lambda d: d["step"] >= 10 and "tab:Input" in d["widgets"])
-        key("d")
-        wait_for(probe, lambda d: d["params"]["dream"] == 1.0)
+        press_until("d", lambda d: d["params"]["dream"] == 1.0)
         click(data, "tab:Input")
         switch_through_models(stepping=True)
-        key("space")
-        paused = wait_for(probe, lambda d: d["params"]["paused"])
+        paused = press_until("space", lambda d: d["params"]["paused"])
         last = switch_through_models(stepping=False)
         assert last["step"] <= paused["step"] + 1, "the loop stepped while paused"
-        key("space")
+        press_until("space", lambda d: not d["params"]["paused"])
         data = wait_for(probe, lambda d: not d["params"]["paused"] and "tab:Explore" in d["widgets"])
         click(data, "tab:Explore")
         data = wait_for(probe, lambda d: "from_frame" in d["widgets"])
@@ -202,6 +207,56 @@ def test_clicking_through_every_shipped_model_while_dreaming_paused_and_holding(
         screen = np.asarray(ImageGrab.grab(xdisplay=display))
         cv2.imwrite(str(tmp_path / "after-switching.png"), screen[..., 2::-1])
         assert screen[:, :600].std() > 5, "the view is blank after switching"
+    finally:
+        out = quit_window(app, env)
+    assert app.returncode == 0 and "Traceback" not in out, out
+
+
+@pytest.fixture
+def wide_display():
+    """Room for the main window and the output window side by side."""
+    with xvfb("2240x900x24") as name:
+        yield name
+
+
+def _content(image: np.ndarray, dark: float = 12.0) -> tuple[slice, slice]:
+    """The rows and columns of ``image`` that are not black bars."""
+    rows = np.nonzero(image.max(axis=(1, 2)) > dark)[0]
+    cols = np.nonzero(image.max(axis=(0, 2)) > dark)[0]
+    return slice(rows[0], rows[-1] + 1), slice(cols[0], cols[-1] + 1)
+
+
+def test_the_output_window_shows_the_view_and_keeps_its_aspect(wide_display, tmp_path):
+    """--output-monitor on a one-monitor display opens the output window as a movable window (and
+    says so); it shows what the main view shows, letterboxed, also after a resize."""
+    display = wide_display
+    probe = tmp_path / "probe.json"
+    env = {**os.environ, "DISPLAY": display}
+    app = subprocess.Popen([hypnagogia(), "--model", "ae-tiny", "--size", "64", "--source", "sample", "--set",
+                            "freeze=1", "--window-size", "1200x760", "--output-monitor", "1",
+                            "--captures", str(tmp_path), "--ui-probe", str(probe)],
+                           cwd=ROOT, env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+    try:
+        data = wait_for(probe, lambda d: d["step"] >= 40 and d.get("output_window"))
+        assert any("movable window" in n for n in data["notices"])
+        for size in ((960, 540), (500, 700)):
+            if size != tuple(data["output_window"][2:]):
+                subprocess.run(["xdotool", "search", "--name", "Hypnagogia output", "windowsize", *map(str, size)],
+                               env=env, check=True)
+                data = wait_for(probe, lambda d: tuple(d["output_window"][2:]) == size)
+                time.sleep(0.5)
+            screen = np.asarray(ImageGrab.grab(xdisplay=display))[..., :3].astype(np.float32)
+            cv2.imwrite(str(tmp_path / f"output-{size[0]}x{size[1]}.png"), screen[..., 2::-1])
+            x, y, w, h = data["output_window"]
+            shown = screen[y:y + h, x:x + w]
+            rows, cols = _content(shown)
+            side = min(w, h)
+            assert abs((rows.stop - rows.start) - side) <= 2 and abs((cols.stop - cols.start) - side) <= 2, \
+                f"the view is not a {side}² square with bars in a {w}×{h} window"
+            cx, cy, cw, ch = (int(round(v)) for v in next(c for c in data["cells"] if c[0] == "prediction")[1:])
+            main = cv2.resize(screen[cy:cy + ch, cx:cx + cw], (side, side), interpolation=cv2.INTER_AREA)
+            content = cv2.resize(shown[rows, cols], (side, side), interpolation=cv2.INTER_AREA)
+            assert np.abs(main - content).mean() < 12, "the output window does not show the main view"
     finally:
         out = quit_window(app, env)
     assert app.returncode == 0 and "Traceback" not in out, out

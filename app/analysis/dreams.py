@@ -93,7 +93,7 @@ def dream_end_frames(ctx, loaded, size: int, steps: int, seeds: list[int], assig
 
     frames = []
     registry = full_registry()
-    rules = RuleSet(ctx, registry)
+    rules = RuleSet(ctx, registry, strict=True)
     for seed in seeds:
         session = Session(ctx, registry, loaded, "noise", size, device, realtime=False, rules=rules, seed=seed)
         session.engine.set_source(NoiseSource(size, seed))

@@ -94,5 +94,8 @@ def add_common(p: argparse.ArgumentParser, *, size: int | None = None, source: s
                    f"multiple of 2^depth for autoencoders, {default}; fixed by the spec for PVM)")
     if source is not None:
         p.add_argument("--source", default=source,
-                       help="webcam, webcam:N, sample (the bundled clip), noise, shapes, or a video/image path")
+                       help="webcam, webcam:N, sample (the bundled clip), noise, shapes, a video/image path, or a "
+                            "stream played once: - (stdin) or a named pipe, in a container libav recognises by its "
+                            "content (matroska, mpegts, nut, y4m, fragmented MP4; e.g. `ffmpeg -i IN -f matroska - "
+                            "| hypnagogia record --source - …`); raw frames are refused, having no size or format")
     p.add_argument("--seed", type=int, default=0, help="seed of the initial noise")

@@ -18,6 +18,9 @@ def register(sub) -> None:
     bench.add_argument("--fps", type=positive_number, default=None, help="with --live: ticks per second "
                        "(default 60)")
     bench.add_argument("--seconds", type=positive_number, default=None, help="with --live: how long (default 10)")
+    bench.add_argument("--fan-out", action="store_true", help="with --live: also what a show sends at once, a "
+                       "projector's output window (1920x1080, drawn every tick; headless, without the swap) and a "
+                       "sender at 1280x720, 30 fps (NDI where cyndilib is installed): count each sink's drops")
     bench.add_argument("--learn", action="store_true", help="a model that learns: learn at every step at a "
                        "fixed rate")
     bench.add_argument("--realtime", action="store_true", help="play a video source at its own frame rate, as "

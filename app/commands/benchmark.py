@@ -26,9 +26,43 @@ from app.outputs.sinks import RecorderSink
 from app.outputs.view_output import ViewOutput, view_output
 from app.loop.session import build_engine
 
-STAGE_ORDER = ("source", "composite", "download", "drive", "upload", "mix", "views", "readback", "encode")
+STAGE_ORDER = ("source", "composite", "download", "drive", "upload", "mix", "views", "readback", "encode",
+               "fan-out")
+PROJECTOR_SIZE, SEND_SIZE, SEND_FPS = (1920, 1080), (1280, 720), 30.0
 LIVE_FPS = 60.0
 LIVE_SECONDS = 10.0
+
+
+class FanOut:
+    """``--fan-out``: the projector's window (its render at 1920×1080 each tick) and a sender at
+    1280×720, 30 fps, on a thread of its own: NDI where cyndilib is installed, else a sender that
+    only copies the frame."""
+
+    def __init__(self, engine):
+        from app.outputs.senders import SenderSink, ndi
+        from app.outputs.sinks import ThreadedSink
+
+        self.engine = engine
+        self.projector = view_output(engine, None, PROJECTOR_SIZE)
+        self.output = view_output(engine, None, SEND_SIZE)
+        try:
+            self.sender = ndi(fps=SEND_FPS)
+        except UserError:
+            self.sender = ThreadedSink(SenderSink("frame copy", np.copy, lambda: None, SEND_FPS))
+        self.output.add(self.sender)
+
+    def tick(self) -> None:
+        with self.engine.timer("fan-out"):
+            self.projector.render()
+            self.output.show()
+
+    def close(self) -> dict:
+        self.output.remove(self.sender)
+        self.output.release()
+        self.projector.release()
+        return {"projector": list(PROJECTOR_SIZE),
+                "sender": {"name": self.sender.name, "size": list(SEND_SIZE), "fps": SEND_FPS,
+                           "frames_written": self.sender.frames_written, "frames_dropped": self.sender.frames_dropped}}
 
 
 def _show(output: ViewOutput, recorder: RecorderSink | None) -> None:
@@ -61,7 +95,7 @@ def _run(engine, output: ViewOutput, recorder, steps: int, label: str) -> float:
     return time.perf_counter() - start
 
 
-def _run_paced(engine, output: ViewOutput, recorder, fps: float, seconds: float) -> dict:
+def _run_paced(engine, output: ViewOutput, recorder, fps: float, seconds: float, fan_out: FanOut | None) -> dict:
     """One frame per tick of a ``fps`` clock for ``seconds``, sleeping until each tick. A frame whose
     work runs past the next tick is late; the loop then waits for the tick after it ends, as a
     window's vsync would, so the ticks it overran are skipped."""
@@ -81,6 +115,8 @@ def _run_paced(engine, output: ViewOutput, recorder, fps: float, seconds: float)
         totals_before = dict(engine.timer.totals)
         engine.advance()
         _show(output, recorder)
+        if fan_out is not None:
+            fan_out.tick()
         finished = time.perf_counter()
         work_ms.append((finished - began) * 1000.0)
         next_tick = tick + 1
@@ -107,12 +143,13 @@ def _run_paced(engine, output: ViewOutput, recorder, fps: float, seconds: float)
                     "max": round(max(work_ms), 3)},
         "frames_written": recorder.frames_written if recorder else None,
         "frames_dropped": recorder.frames_dropped if recorder else None,
+        "fan_out": fan_out.close() if fan_out is not None else None,
     }
 
 
 def run(args) -> int:
-    if not args.live and (args.fps or args.seconds):
-        raise UserError("--fps and --seconds pace the loop: add --live")
+    if not args.live and (args.fps or args.seconds or args.fan_out):
+        raise UserError("--fps, --seconds and --fan-out pace the loop as the window does: add --live")
     output_size = parse_output_size(args.output_size) if args.output_size else None
     ctx = headless_context()
     engine = build_engine(ctx, args, realtime=args.realtime or args.live)
@@ -131,7 +168,7 @@ def run(args) -> int:
         if args.live:
             fps = args.fps or LIVE_FPS
             live = _run_paced(engine, output, recorder("live.mp4", fps=fps, live=True), fps,
-                              args.seconds or LIVE_SECONDS)
+                              args.seconds or LIVE_SECONDS, FanOut(engine) if args.fan_out else None)
             steps_per_s = live["frames"] / live["seconds"]
             loop_ms = live["work_ms"]["mean"]
         else:
@@ -168,6 +205,9 @@ def run(args) -> int:
         "torch_threads": torch.get_num_threads(),
         "cpu": platform.processor() or platform.machine(),
         "cpu_count": os.cpu_count(),
+        # dreaming toward a unit (app.loop.objective): strength 0 is off, the step and its CUDA graph untouched
+        "objective": {k: engine.registry[f"objective.{k}"] for k in ("strength", "target", "jitter", "octaves")},
+        "graphed": engine.graphed,
     }
     engine.release()
     _print(result)
@@ -184,6 +224,8 @@ def _print(result: dict) -> None:
           f"{width}×{height} — {result['gl_renderer']}; tensor ↔ texture: {result['transfer']}")
     for stage, ms in result["stages_ms"].items():
         print(f"  {stage:<10} {ms:8.3f} ms")
+    objective = result["objective"]
+    print(f"  objective {'off' if not objective['strength'] else objective}; CUDA graph: {result['graphed']}")
     synced = "synced" if result["stages_synced"] else "not synced: GPU work may land in a later stage"
     print(f"  {'total':<10} {sum(result['stages_ms'].values()):8.3f} ms (stages, {synced})")
     live = result["live"]
@@ -199,3 +241,9 @@ def _print(result: dict) -> None:
         print("late frames by their slowest stage: " + ", ".join(f"{k} {n}" for k, n in live["late_by_stage"].items()))
     if result["record"]:
         print(f"live recording: {live['frames_written']} frames written, {live['frames_dropped']} dropped")
+    fan_out = live["fan_out"]
+    if fan_out:
+        sender = fan_out["sender"]
+        print(f"fan-out: projector {fan_out['projector'][0]}×{fan_out['projector'][1]} every tick; {sender['name']} at "
+              f"{sender['size'][0]}×{sender['size'][1]}, {sender['fps']:g} fps: {sender['frames_written']} sent, "
+              f"{sender['frames_dropped']} dropped")

@@ -35,7 +35,8 @@ def register(sub) -> None:
                        help=f"folder for the tables and figures (default "
                             f"{str(runs_dir() / experiment.name).replace('%', '%%')})")
         if experiment.takes_model:
-            p.add_argument("--model", required=True, help="the trained PVM: a name in models/ or a .safetensors path")
+            p.add_argument("--model", required=True, help="the trained model (a PVM for the pvm-* experiments): a "
+                           "name in models/ or a .safetensors path")
             add_device(p)
             p.add_argument("--seed", type=int, default=1, help="seed of the held-out clip (default 1; the sample "
                            "clip that `hypnagogia train pvm --source sample` reads is seed 0)")

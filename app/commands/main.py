@@ -17,18 +17,23 @@ import os
 os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")
 os.environ.setdefault("OPENBLAS_NUM_THREADS", "1")
 
+import contextlib  # noqa: E402
 import importlib  # noqa: E402
 import sys  # noqa: E402
 
 from app import __version__  # noqa: E402
-from app.commands.args import OneLineParser  # noqa: E402
 from app.errors import UserError  # noqa: E402
-from app.params import ParamError  # noqa: E402
+from app.outputs.signals import describe, handled  # noqa: E402
 
-COMMANDS = ("live", "record", "bench", "attractors", "train", "dreamcheck", "experiment", "info", "params")
+COMMANDS = ("live", "record", "bench", "attractors", "train", "dreamcheck", "experiment", "info", "params",
+            "probe")
+# The commands that promise Ctrl-C: SIGINT, SIGTERM and SIGHUP end them keeping every frame, SIGINT
+# even where it was inherited ignored (app.outputs.signals). The others end on Ctrl-C as Python does.
+CTRL_C_COMMANDS = ("live", "record")
 
 
-def build_parser() -> OneLineParser:
+def build_parser():
+    from app.commands.args import OneLineParser
     parser = OneLineParser(prog="hypnagogia", description="Trained neural networks dreaming in real time.")
     parser.add_argument("--version", action="version", version=f"hypnagogia {__version__}")
     sub = parser.add_subparsers(dest="command", parser_class=OneLineParser, metavar="COMMAND")
@@ -38,20 +43,35 @@ def build_parser() -> OneLineParser:
 
 
 def main(argv: list[str] | None = None) -> int:
+    """Ctrl-C ends any command in one line, start-up included; SIGINT, SIGTERM and SIGHUP end
+    ``record`` and the window gracefully from their first moment (see CTRL_C_COMMANDS)."""
     argv = list(sys.argv[1:] if argv is None else argv)
-    parser = build_parser()
     if not argv or argv[0].startswith("-") and argv[0] not in ("-h", "--help", "--version"):
         argv.insert(0, "live")
-    args = parser.parse_args(argv)
-    try:
-        import torch
-        # Before torch starts its worker threads, which inherit the setting: feedback loops decay toward
-        # tiny values, and denormal floats make CPU convolutions tens of times slower.
-        torch.set_flush_denormal(True)
-        return args.run(args) or 0
-    except (UserError, ParamError) as e:
-        print(f"hypnagogia: error: {e}", file=sys.stderr)
-        return 2
-    except KeyboardInterrupt:
-        print("hypnagogia: interrupted", file=sys.stderr)
-        return 130
+    started = False
+    with handled() if argv[0] in CTRL_C_COMMANDS else contextlib.nullcontext() as stop:
+        try:
+            args = build_parser().parse_args(argv)
+            import torch
+            # Before torch starts its worker threads, which inherit the setting: feedback loops decay toward
+            # tiny values, and denormal floats make CPU convolutions tens of times slower.
+            torch.set_flush_denormal(True)
+            if stop is not None:
+                stop.check()
+            started = True
+            return args.run(args) or 0
+        except KeyboardInterrupt as e:
+            name, status = describe(e)
+            print(f"hypnagogia: interrupted by {name}" + ("" if started else " while starting: nothing was written"),
+                  file=sys.stderr)
+            return status
+        except Exception as e:
+            if not _users_to_fix(e):
+                raise
+            print(f"hypnagogia: error: {e}", file=sys.stderr)
+            return 2
+
+
+def _users_to_fix(error: Exception) -> bool:
+    from app.params import ParamError     # here, not above: the first moments of main() take signals
+    return isinstance(error, (UserError, ParamError))

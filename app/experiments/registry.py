@@ -56,6 +56,14 @@ EXPERIMENTS = (
     Experiment("pvm-static-dream", "PVM deep dream from a static frame (seed 000)",
                "a trained PVM shown one held-out frame, then deep-dreaming: per-step change and where the dream goes",
                "pvm_dreams", "StaticDreamConfig", "run_static_dream", takes_model=True),
+    Experiment("probe-inits", "Preferred stimuli from different starts (seed 003)",
+               "gradient ascent on N units of every layer from zeros, noise and the top patch: Pearson r between "
+               "the three, per layer (the seed: r = 1 at the linear first layer, lower deeper)",
+               "probe_inits", "ProbeInitsConfig", "run", takes_model=True),
+    Experiment("dream-toward", "Dreaming toward a unit (seed 003)",
+               "the loop dreams with and without gradient ascent on a unit, its channel or its layer, zoom off and "
+               "on: the objective's mean over the dream",
+               "dream_toward", "DreamTowardConfig", "run", takes_model=True),
     Experiment("pvm-replay", "PVM dream replay (seed 000)",
                "a trained PVM records a pass through a held-out clip, then dreams from a frame of it: correlation "
                "of every recorded prediction with every dream frame",

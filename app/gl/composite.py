@@ -7,7 +7,7 @@ import math
 import moderngl
 import numpy as np
 
-from app.resources import SHADER_DIR
+from app.resources import shader_dir
 from app.gl.shaders import program_from_file, set_uniform
 from app.params import Registry
 
@@ -20,7 +20,7 @@ class CompositePass:
     def __init__(self, ctx: moderngl.Context, size: int, dtype: str = "f4"):
         self.ctx = ctx
         self.size = size
-        self.program, _ = program_from_file(ctx, SHADER_DIR / "composite.glsl")
+        self.program, _ = program_from_file(ctx, shader_dir() / "composite.glsl")
         self.vao = ctx.vertex_array(self.program, [])
         self.source = ctx.texture((size, size), 3, dtype="f1")
         self.source.write(np.full((size, size, 3), 128, np.uint8))

@@ -1,30 +1,36 @@
 """The mixing pass: every feature layer's next state from its state, bottom-up and top-down drives.
 
 Each ``shaders/rules/*.glsl`` file is a rule; its header's inputs join the registry as
-``<rule>.<input>``. Rules are recompiled when any shader file changes; a rule that fails to
-compile keeps its last good program and reports the error.
+``<rule>.<input>``. Rules are recompiled when any shader file changes or a rule file appears. A
+``strict`` rule set (every headless command's) refuses a rule that fails to compile with a one-line
+``ShaderError`` naming file, line and the compiler's message; otherwise (the window's) a rule that
+fails keeps its last good program and reports the error in ``errors``, and so does every reload.
 """
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import moderngl
 
-from app.resources import SHADER_DIR
+from app.resources import shader_dir
 from app.gl.atlas import AtlasLayout
-from app.gl.shaders import FileWatch, ShaderError, ShaderSource, compile_program, parse_shader, set_uniform
+from app.gl.shaders import (FileWatch, ShaderError, ShaderSource, compile_program, parse_shader, set_uniform,
+                            shown_path)
 from app.params import MAX_LAYERS, Registry
 
-RULE_DIR = SHADER_DIR / "rules"
+
+def default_rule_dir() -> Path:
+    """The folder of the mixing rules in use (``rules/`` of ``app.resources.shader_dir()``)."""
+    return shader_dir() / "rules"
 
 
-def declare_rule_params(registry: Registry, rule_dir=RULE_DIR) -> list[str]:
-    """Declare every rule's header inputs without compiling (for listings and validation)."""
+def declare_rule_params(registry: Registry, rule_dir: Path | None = None) -> list[str]:
+    """Declare every rule's header inputs without compiling (for listings and validation); a header
+    that does not parse is a ``ShaderError``."""
     names = []
-    for path in sorted(rule_dir.glob("*.glsl")):
-        try:
-            source = parse_shader(path)
-        except ShaderError:
-            continue
+    for path in sorted(Path(rule_dir or default_rule_dir()).glob("*.glsl")):
+        source = parse_shader(path)
         names.append(source.name)
         for param in source.params:
             registry.declare(param)
@@ -36,26 +42,33 @@ def declare_rule_params(registry: Registry, rule_dir=RULE_DIR) -> list[str]:
 class RuleSet:
     """The compiled mixing rules, shared by every layout (they do not depend on the model)."""
 
-    def __init__(self, ctx: moderngl.Context, registry: Registry, rule_dir=RULE_DIR):
+    def __init__(self, ctx: moderngl.Context, registry: Registry, rule_dir: Path | None = None, *,
+                 strict: bool = False):
         self.ctx = ctx
         self.registry = registry
-        self.rule_dir = rule_dir
+        self.rule_dir = Path(rule_dir) if rule_dir is not None else default_rule_dir()
         self.programs: dict[str, moderngl.Program] = {}
         self.sources: dict[str, ShaderSource] = {}
         self.vaos: dict[str, moderngl.VertexArray] = {}
         self.errors: dict[str, str] = {}
-        self._watch = FileWatch(self._files())
-        self.load()
+        self._watch = FileWatch(self._files)
+        self.load(strict=strict)
 
-    def _files(self):
-        return sorted({*SHADER_DIR.rglob("*.glsl"), *self.rule_dir.glob("*.glsl")})
+    def _files(self) -> list[Path]:
+        return sorted({*shader_dir().rglob("*.glsl"), *self.rule_dir.glob("*.glsl")})
 
-    def load(self) -> None:
-        for path in sorted(self.rule_dir.glob("*.glsl")):
+    def load(self, strict: bool = False) -> None:
+        """(Re)compile every rule file; ``strict``: a rule that fails is a ``ShaderError``."""
+        paths = sorted(self.rule_dir.glob("*.glsl"))
+        for stem in set(self.errors) - {p.stem for p in paths}:
+            del self.errors[stem]                       # its file went away
+        for path in paths:
             try:
                 source = parse_shader(path)
                 program = compile_program(self.ctx, source)
             except ShaderError as e:
+                if strict:
+                    raise ShaderError(f"mixing rule {path.stem} does not compile: {e}; fix the shader") from None
                 self.errors[path.stem] = str(e)
                 continue
             self.errors.pop(path.stem, None)
@@ -68,14 +81,14 @@ class RuleSet:
             for param in source.params:
                 self.registry.declare(param)
         if not self.programs:
-            raise ShaderError(f"no mixing rule compiled in {self.rule_dir}: " + "; ".join(self.errors.values()))
+            first = next(iter(self.errors.values()), "there is no .glsl file")
+            raise ShaderError(f"no mixing rule compiles in {shown_path(self.rule_dir)}: {first}")
         self.registry.set_choices("rule", tuple(self.programs))
 
     def reload_if_changed(self) -> bool:
         """Recompile when a shader file changed (or appeared); True when something was reloaded."""
         if not self._watch.changed():
             return False
-        self._watch = FileWatch(self._files())
         self.load()
         return True
 

@@ -12,6 +12,9 @@ holds the index). ``PER_LAYER`` makes it an array with one value per feature lay
 input may also say what it is for: ``ROLE`` (``"bottom-up gain"``, ``"top-down gain"``: viewing
 modes and model defaults address inputs by role, whatever the rule calls them) and ``PASS`` (its
 value, or list of values, under which the rule hands every layer its bottom-up drive unchanged).
+
+Every failure is a ``ShaderError``, a ``UserError`` of one line naming the file and line at fault
+(``shaders/lib/mix_main.glsl:40: …`` when the error is in an included file) and the compiler's message.
 """
 
 from __future__ import annotations
@@ -23,12 +26,13 @@ from pathlib import Path
 
 import moderngl
 
-from app.resources import SHADER_DIR
+from app.errors import UserError
+from app.resources import shader_dir
 from app.params import MAX_LAYERS, Param
 
 GLSL_VERSION = "#version 330 core"
 _HEADER = re.compile(r"^\s*/\*\s*(\{.*?\})\s*\*/", re.S)
-_INCLUDE = re.compile(r'^\s*#include\s+"([^"]+)"\s*$', re.M)
+_INCLUDE = re.compile(r'[ \t]*#include[ \t]+"([^"]+)"[ \t]*(//.*)?\r?')
 
 VERTEX_SHADER = GLSL_VERSION + """
 out vec2 uv;
@@ -40,8 +44,17 @@ void main() {
 """
 
 
-class ShaderError(Exception):
-    """A shader failed to parse or compile; the message names the file."""
+class ShaderError(UserError):
+    """A shader failed to parse or compile; the message (one line) names the file and line."""
+
+
+def shown_path(path: Path) -> str:
+    """``path`` as the user reads it: relative to the working folder when inside it."""
+    path = Path(path)
+    try:
+        return str(path.resolve().relative_to(Path.cwd().resolve()))
+    except (ValueError, OSError):
+        return str(path)
 
 
 @dataclass
@@ -84,6 +97,7 @@ class ShaderSource:
     inputs: list[ShaderInput]
     body: str                      # the GLSL after the header, includes expanded
     params: list[Param] = field(default_factory=list)
+    lines: tuple[tuple[Path, int], ...] = ()   # the file and line each line of the body comes from
 
     @property
     def name(self) -> str:
@@ -94,19 +108,28 @@ class ShaderSource:
         return f"{GLSL_VERSION}\n#define MAX_LAYERS {MAX_LAYERS}\n{decls}\n{prelude}\n#line 1\n{self.body}"
 
 
-def _expand_includes(text: str, base: Path, seen: tuple[Path, ...] = ()) -> str:
-    """Inline ``#include "file"`` (relative to the including file, then to the shader folder),
-    followed by a ``#line`` so compiler errors keep the including file's line numbers."""
-    def replace(m: re.Match) -> str:
+def _expand_includes(text: str, path: Path, seen: tuple[Path, ...] = ()) -> list[tuple[str, Path, int]]:
+    """The lines of ``text`` with every ``#include "file"`` (relative to the including file, then to
+    the shader folder) inlined, each with the file and line it comes from, so that a compiler's
+    line number can be traced back (drivers do not all report ``#line`` source-string numbers)."""
+    out: list[tuple[str, Path, int]] = []
+    for number, line in enumerate(text.split("\n"), 1):
+        m = _INCLUDE.fullmatch(line)
+        if m is None:
+            out.append((line, path, number))
+            continue
         name = m.group(1)
-        target = next((p.resolve() for p in (base / name, SHADER_DIR / name) if p.exists()), None)
+        target = next((p.resolve() for p in (path.parent / name, shader_dir() / name) if p.exists()), None)
         if target is None:
-            raise ShaderError(f"{base}: cannot find #include \"{name}\"")
+            raise ShaderError(f"{shown_path(path)}:{number}: cannot find #include \"{name}\"")
         if target in seen:
-            raise ShaderError(f"{base}: #include cycle through {name}")
-        next_line = text.count("\n", 0, m.end()) + 2
-        return _expand_includes(target.read_text(), target.parent, (*seen, target)) + f"\n#line {next_line}"
-    return _INCLUDE.sub(replace, text)
+            raise ShaderError(f"{shown_path(path)}:{number}: #include cycle through {name}")
+        try:
+            included = target.read_text()
+        except (OSError, UnicodeDecodeError) as e:
+            raise ShaderError(f"{shown_path(path)}:{number}: cannot read #include \"{name}\" ({e})") from None
+        out += _expand_includes(included, target, (*seen, target))
+    return out
 
 
 def _parse_input(path: Path, spec: dict) -> ShaderInput:
@@ -142,13 +165,19 @@ def parse_shader(path: Path) -> ShaderSource:
         try:
             header = json.loads(m.group(1))
         except json.JSONDecodeError as e:
-            raise ShaderError(f"{path}: header is not valid JSON ({e})") from None
+            line = text.count("\n", 0, m.start(1)) + e.lineno
+            raise ShaderError(f"{shown_path(path)}:{line}: header is not valid JSON ({e.msg}, column {e.colno})") \
+                from None
+        if not isinstance(header, dict):
+            raise ShaderError(f"{shown_path(path)}:1: header must be a JSON object")
         description = header.get("DESCRIPTION", "")
         inputs = [_parse_input(path, spec) for spec in header.get("INPUTS", [])]
         # keep line numbers of compiler errors pointing into the file
         body = "\n" * m.group(0).count("\n") + text[m.end():]
+    expanded = _expand_includes(body, Path(path), (Path(path).resolve(),))
     source = ShaderSource(path=Path(path), description=description, inputs=inputs,
-                          body=_expand_includes(body, Path(path).parent))
+                          body="\n".join(line for line, _, _ in expanded),
+                          lines=tuple((file, number) for _, file, number in expanded))
     try:
         source.params = [i.to_param(source.name) for i in inputs]
     except (ValueError, IndexError) as e:
@@ -156,19 +185,46 @@ def parse_shader(path: Path) -> ShaderSource:
     return source
 
 
+# where drivers put the line of a message (after its source string, always 0 here): Mesa
+# "0:12(5): error: …", NVIDIA "0(12) : error C1008: …", AMD and Apple "ERROR: 0:12: …"
+_LOCATIONS = (re.compile(r"^(?P<file>\d+):(?P<line>\d+)\(\d+\):\s*(?:error:?)?\s*(?P<msg>.*)$", re.I),
+              re.compile(r"^(?P<file>\d+)\((?P<line>\d+)\)\s*:\s*(?:error\s*\w*:?)?\s*(?P<msg>.*)$", re.I),
+              re.compile(r"^error:\s*(?P<file>\d+):(?P<line>\d+):\s*(?P<msg>.*)$", re.I))
+
+
+def compiler_message(log: str, source: ShaderSource) -> str:
+    """The first error of a compiler log as ``file:line: message`` (``(+N more)`` when there are more)."""
+    lines = [line.strip() for line in log.splitlines() if line.strip()]
+    errors = [line for line in lines if "error" in line.lower() and "compiler failed" not in line.lower()]
+    if not errors:
+        return f"{shown_path(source.path)}: {' | '.join(lines)[:300] or 'the GLSL compiler failed'}"
+    first = errors[0]
+    for pattern in _LOCATIONS:
+        m = pattern.match(first)
+        if m:
+            line = int(m["line"])
+            file, line = source.lines[line - 1] if 1 <= line <= len(source.lines) else (source.path, line)
+            first = f"{shown_path(file)}:{line}: {m['msg'].strip()}"
+            break
+    else:
+        first = f"{shown_path(source.path)}: {first}"
+    more = f" (+{len(errors) - 1} more)" if len(errors) > 1 else ""
+    return first[:300] + more
+
+
 def compile_program(ctx: moderngl.Context, source: ShaderSource, prelude: str = "") -> moderngl.Program:
     try:
         return ctx.program(vertex_shader=VERTEX_SHADER, fragment_shader=source.code(prelude))
     except moderngl.Error as e:
-        lines = [line.strip() for line in str(e).splitlines() if line.strip()]
-        errors = [line for line in lines if "error" in line.lower() and "compiler failed" not in line.lower()]
-        detail = " | ".join(errors or lines)
-        raise ShaderError(f"{source.path.name}: {detail[:400]}") from None
+        raise ShaderError(compiler_message(str(e), source)) from None
 
 
 def program_from_file(ctx: moderngl.Context, path: Path, prelude: str = "") -> tuple[moderngl.Program, ShaderSource]:
     source = parse_shader(path)
-    return compile_program(ctx, source, prelude), source
+    try:
+        return compile_program(ctx, source, prelude), source
+    except ShaderError as e:
+        raise ShaderError(f"shader {Path(path).name} does not compile: {e}; fix the shader") from None
 
 
 _UNSET = object()
@@ -202,10 +258,16 @@ def set_uniform(program: moderngl.Program, name: str, value) -> None:
 
 
 class FileWatch:
-    """Tells when any of a set of files changed since the last look (cheap mtime polling)."""
+    """Tells when any of a set of files changed, appeared or went away since the last look (cheap
+    mtime polling). ``paths`` is a list, or a function giving the list anew at every look (so that
+    files added to a folder are seen)."""
 
-    def __init__(self, paths: list[Path]):
-        self._stamps = {Path(p): self._mtime(p) for p in paths}
+    def __init__(self, paths):
+        self._list = paths if callable(paths) else (lambda: list(paths))
+        self._stamps = self._look()
+
+    def _look(self) -> dict[Path, float]:
+        return {Path(p): self._mtime(p) for p in self._list()}
 
     @staticmethod
     def _mtime(p) -> float:
@@ -215,7 +277,7 @@ class FileWatch:
             return 0.0
 
     def changed(self) -> bool:
-        fresh = {p: self._mtime(p) for p in self._stamps}
+        fresh = self._look()
         if fresh != self._stamps:
             self._stamps = fresh
             return True

@@ -13,7 +13,7 @@ from typing import Callable
 import moderngl
 import torch
 
-from app.resources import SHADER_DIR
+from app.resources import shader_dir
 from app.gl.atlas import AtlasLayout
 from app.gl.shaders import program_from_file, set_uniform
 from app.gl.host_transfer import HostTransfer
@@ -84,8 +84,8 @@ def cells(view: str, n_layers: int, width: int, height: int,
 class Views:
     def __init__(self, ctx: moderngl.Context):
         self.ctx = ctx
-        self.image_program, _ = program_from_file(ctx, SHADER_DIR / "views" / "image.glsl")
-        self.channel_program, _ = program_from_file(ctx, SHADER_DIR / "views" / "channels.glsl")
+        self.image_program, _ = program_from_file(ctx, shader_dir() / "views" / "image.glsl")
+        self.channel_program, _ = program_from_file(ctx, shader_dir() / "views" / "channels.glsl")
         self.image_vao = ctx.vertex_array(self.image_program, [])
         self.channel_vao = ctx.vertex_array(self.channel_program, [])
         self.transfer = HostTransfer()

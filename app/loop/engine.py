@@ -29,6 +29,7 @@ from app.gl.views import Frame
 from app.loop.device import PRECISIONS, TEXTURE_FORMATS
 from app.loop.drives import apply as modify_drives
 from app.loop.graph import GraphedFunction
+from app.loop.objective import target_of, toward
 from app.loop.grid import grid_rows, layer_stats
 from app.loop.records import StepRecord, StepValues
 from app.loop.timing import StageTimer
@@ -331,7 +332,7 @@ class Engine:
         p = self.registry
         self._last_inputs = (image, mixed)
         graphable = (self.device.type == "cuda" and self.capabilities.graphable and p["inertia"] == 0
-                     and p["latent_noise"] == 0)
+                     and p["latent_noise"] == 0 and p["objective.strength"] == 0)
         if not graphable:
             return self._step_tensors(image, mixed)
         if self._graph is None:
@@ -350,6 +351,8 @@ class Engine:
         top = states[-1]
         x = image4[..., :3]
         image = x.permute(2, 0, 1).unsqueeze(0).contiguous(memory_format=torch.channels_last)
+        if p["objective.strength"] > 0:         # dreaming toward a unit; at 0 the step is untouched
+            image = self._toward(image)
         capabilities = self.capabilities
         dtype = capabilities.compute_dtype or self.dtype
         context = StepContext(p, mixed=self._drives is not None and not self.rules.passes_through(self.n_layers),
@@ -366,6 +369,28 @@ class Engine:
         self._last_prediction.copy_(prediction[..., :3])
         return StepTensors(states, drives, self.layout.pack(drives.up, tex), self.layout.pack(drives.down, tex),
                            prediction, seen, values)
+
+    def _toward(self, image: torch.Tensor) -> torch.Tensor:
+        """The step's input after one step of ascent toward the probed unit (``app.loop.objective``)."""
+        probe = self.stack.prober(self.size)
+        try:
+            if probe is None:
+                raise ValueError(f"{self.loaded.name} cannot be probed")
+            target = target_of(probe, self.registry)
+        except ValueError as e:
+            message = f"dreaming toward a unit is off: {e}"
+            if self.message != message:
+                self.message = message
+            return image
+        return toward(image, probe, target, self.registry, self.generator)
+
+    @property
+    def last_input(self) -> torch.Tensor | None:
+        """(1, 3, S, S): a copy of the last step's input (the composite, before the step's operations), on
+        the device."""
+        if self._last_inputs is None:
+            return None
+        return self._last_inputs[0][..., :3].permute(2, 0, 1).unsqueeze(0).float().clone()
 
     def _last_image_change(self) -> float | None:
         """The last step's image change (read at once: a step that asks for it waits for the last)."""

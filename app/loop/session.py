@@ -51,6 +51,15 @@ def apply_assignments(registry: Registry, assignments: list[str]) -> None:
         registry.apply(assignment)
 
 
+def _refuse_broken_rule(rules: RuleSet, assignments: list[str]) -> None:
+    """``--set rule=NAME`` of a rule that did not compile: its compiler's message, not a list of the others."""
+    for assignment in assignments:
+        key, _, value = assignment.partition("=")
+        if key.strip() == "rule" and value.strip() in rules.errors:
+            raise UserError(f"mixing rule {value.strip()} does not compile: {rules.errors[value.strip()]}; fix the "
+                            f"shader or pick another rule")
+
+
 def load_model(name: str | None, device: torch.device) -> LoadedModel:
     return load(name or default_model(device), device)
 
@@ -95,11 +104,18 @@ class Session:
 
     @classmethod
     def from_args(cls, ctx: moderngl.Context, args, *, realtime: bool, sync_timing: bool = False,
-                  registry: Registry | None = None) -> Session:
-        """Registry (with --set applied), model, source and engine for ``args``."""
+                  registry: Registry | None = None, keep_broken_rules: bool | None = None) -> Session:
+        """Registry (with --set applied), model, source and engine for ``args``.
+
+        A mixing rule that fails to compile stops every headless command with its one-line error;
+        ``keep_broken_rules`` (by default only for the window, ``args.command == "live"``) runs on
+        without it instead, the error in ``rules.errors`` for the panel."""
         device = pick_device(args.device)
         registry = registry or full_registry()
-        rules = RuleSet(ctx, registry)
+        if keep_broken_rules is None:
+            keep_broken_rules = getattr(args, "command", None) == "live"
+        rules = RuleSet(ctx, registry, strict=not keep_broken_rules)
+        _refuse_broken_rule(rules, args.assignments)
         apply_assignments(registry, args.assignments)        # a bad --set fails before any loading
         loaded = load_model(args.model, device)
         size = model_size(loaded, args.size, device)

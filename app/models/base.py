@@ -20,6 +20,7 @@ import numpy as np
 import torch
 from torch import nn
 
+from app.models.probing import EncodingProbe, UnitProbe
 from app.params import Param, Registry
 
 
@@ -116,6 +117,10 @@ class DreamingModel(Protocol):
     def later_prediction(self) -> torch.Tensor | None:
         """(S, S, 3): the predicted frame after next, where the model predicts one."""
 
+    def prober(self, size: int) -> UnitProbe | None:
+        """Its units as ``app.models.probing`` probes them (layers, responses, receptive fields) at
+        frame size ``size``, or None where they cannot be probed."""
+
 
 class InTurnDreamer(Protocol):
     """A model that dreams one start at a time (not ``batched``), as the survey drives it: every start
@@ -158,6 +163,9 @@ class ModelKind:
     mode_defaults: dict[str, Any] = field(default_factory=dict)
     # registry values under which a model that learns does so at every step at a fixed rate (bench --learn)
     learning_settings: dict[str, Any] = field(default_factory=dict)
+    # the card's architecture.config and whether the weights are an export → the shapes of the state the
+    # checkpoint holds, allocating nothing; None: the model is built on torch's meta device to read them
+    state_shapes: Callable[[dict, bool], dict[str, tuple[int, ...]]] | None = None
 
 
 class LayerStack(nn.Module):
@@ -208,3 +216,7 @@ class LayerStack(nn.Module):
 
     def later_prediction(self) -> torch.Tensor | None:
         return None
+
+    def prober(self, size: int) -> UnitProbe | None:
+        """Probes the feature layers through ``encode`` (receptive fields from input gradients)."""
+        return EncodingProbe(self, size)

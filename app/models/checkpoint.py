@@ -2,8 +2,10 @@
 
 ``models/NAME.safetensors`` holds the weights (with the card embedded in its metadata, so a lone
 file still loads) and ``models/NAME.json`` is the card people read: architecture, data, steps,
-losses and the command that reproduces it. Loading checks that weights and card agree and turns
-every failure into a one-line ``UserError``.
+losses and the command that reproduces it. Loading checks the card's values (each kind's config
+refuses values out of its sane range) and that the weights' shapes, read from the file's header,
+are the ones the card's architecture needs, before the model is built or a weight is read; every
+failure is a one-line ``UserError``.
 """
 
 from __future__ import annotations
@@ -37,12 +39,47 @@ class LoadedModel:
         return self.kind.runtime(self.model)
 
 
-def build(card: dict) -> torch.nn.Module:
+def _architecture(card: dict) -> tuple[ModelKind, dict]:
     arch = card.get("architecture")
     kinds = all_kinds()
-    if not isinstance(arch, dict) or arch.get("kind") not in kinds:
+    if not isinstance(arch, dict) or not isinstance(arch.get("kind"), str) or arch["kind"] not in kinds:
         raise ValueError(f"card has no known architecture.kind (known: {', '.join(kinds)})")
-    return kinds[arch["kind"]].build(arch.get("config", {}))
+    config = arch.get("config", {})
+    if not isinstance(config, dict):
+        raise ValueError(f"architecture.config must be a JSON object of settings, got {config!r:.60}")
+    return kinds[arch["kind"]], config
+
+
+def build(card: dict) -> torch.nn.Module:
+    kind, config = _architecture(card)
+    return kind.build(config)
+
+
+def expected_shapes(card: dict) -> dict[str, tuple[int, ...]]:
+    """The shape of every tensor a checkpoint of ``card`` holds, from the card alone and allocating
+    nothing: the kind's ``state_shapes``, or the model built on torch's meta device (a kind whose
+    model cannot be built there is built for real)."""
+    kind, config = _architecture(card)
+    exported = bool(card.get("exported"))
+    if kind.state_shapes is not None:
+        return {k: tuple(v) for k, v in kind.state_shapes(config, exported).items()}
+    try:
+        with torch.device("meta"):
+            model = kind.build(config)
+    except (NotImplementedError, RuntimeError):
+        model = kind.build(config)
+    state = model.export_state() if exported and hasattr(model, "export_state") else model.state_dict()
+    return {k: tuple(v.shape) for k, v in state.items()}
+
+
+def stored_shapes(path: Path) -> dict[str, tuple[int, ...]]:
+    """The shape of every tensor in a safetensors file, from its header (no weight is read)."""
+    try:
+        with safe_open(str(path), framework="pt") as f:
+            return {k: tuple(f.get_slice(k).get_shape()) for k in f.keys()}
+    except (SafetensorError, OSError, ValueError) as e:
+        raise UserError(f"{path} is not a hypnagogia checkpoint ({_short(e)}); pick a .safetensors file "
+                        f"written by `hypnagogia train`") from None
 
 
 def architecture_of(model) -> dict:
@@ -110,28 +147,35 @@ def read_card(path: Path) -> dict:
 
 
 def load(name_or_path: str, device: torch.device | str = "cpu", model_dir: Path = MODEL_DIR) -> LoadedModel:
+    """The model of a name or path: its card checked, then its weights' shapes against the card's
+    architecture (from the file's header), and only then the model built and the weights read."""
     path = resolve(name_or_path, model_dir)
     card = read_card(path)
+
+    def unbuildable(e: Exception) -> UserError:
+        return UserError(f"model card of {path} describes no buildable model ({_short(e)}); fix the card "
+                         f"or retrain")
+    try:
+        expected = expected_shapes(card)
+    except (TypeError, ValueError, UserError) as e:
+        raise unbuildable(e) from None
+    _check_shapes(path, card, expected, stored_shapes(path))
     try:
         model = build(card)
-    except (TypeError, ValueError) as e:
-        raise UserError(f"model card of {path} describes no buildable model ({_short(e)}); fix the card "
-                        f"or retrain") from None
+    except (TypeError, ValueError, UserError) as e:
+        raise unbuildable(e) from None
     try:
         weights = load_file(str(path))
     except (SafetensorError, OSError, ValueError) as e:
         raise UserError(f"{path} is not a hypnagogia checkpoint ({_short(e)}); pick a .safetensors file "
                         f"written by `hypnagogia train`") from None
-    _check_shapes(path, card, model, weights)
     model.load_state_dict(weights)
     model.eval().requires_grad_(False).to(device)
     return LoadedModel(name=path.stem, path=path, card=card, model=model)
 
 
-def _check_shapes(path: Path, card: dict, model: torch.nn.Module, weights: dict) -> None:
-    state = model.export_state() if card.get("exported") and hasattr(model, "export_state") else model.state_dict()
-    expected = {k: tuple(v.shape) for k, v in state.items()}
-    found = {k: tuple(v.shape) for k, v in weights.items()}
+def _check_shapes(path: Path, card: dict, expected: dict[str, tuple[int, ...]],
+                  found: dict[str, tuple[int, ...]]) -> None:
     described = _describe(card)
     missing = sorted(set(expected) - set(found))
     if missing:
@@ -151,12 +195,12 @@ def _check_shapes(path: Path, card: dict, model: torch.nn.Module, weights: dict)
 def _describe(card: dict) -> str:
     arch = card.get("architecture", {})
     config = arch.get("config", {})
-    widths = config.get("widths")
-    return f"{arch.get('kind', '?')} " + ("-".join(map(str, widths)) if widths else "")
+    widths = config.get("widths") or config.get("layer_shapes")
+    return f"{arch.get('kind', '?')} " + ("-".join(map(str, widths)) if isinstance(widths, list) else "")
 
 
 def _short(e: Exception) -> str:
-    return str(e).strip().splitlines()[0][:120] if str(e).strip() else type(e).__name__
+    return str(e).strip().splitlines()[0][:200] if str(e).strip() else type(e).__name__
 
 
 def list_models(model_dir: Path = MODEL_DIR) -> list[str]:

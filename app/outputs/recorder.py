@@ -1,4 +1,5 @@
-"""Writes output frames to an H.264 MP4 that stays playable however the recording ends."""
+"""Writes output frames to a video file (H.264 in MP4, MOV or MKV; or a GIF) that stays playable
+however the recording ends."""
 
 import errno
 import os
@@ -13,12 +14,23 @@ import cv2
 import numpy as np
 
 from app.errors import UserError
+from app.outputs.files import StagedFile, create_new
 
 X264_PRESETS = ("ultrafast", "superfast", "veryfast", "faster", "fast", "medium", "slow", "slower", "veryslow",
                 "placebo")
-# One fragment per frame, each written out as soon as it is complete: a file cut off at any
-# byte still holds every finished fragment, and players read those without a trailer.
-MUX_OPTIONS = {"movflags": "frag_every_frame+empty_moov+default_base_moof", "flush_packets": "1"}
+# The container of each file name ending the recorder writes.
+CONTAINERS = {".mp4": "mp4", ".mov": "mov", ".mkv": "matroska", ".gif": "gif"}
+SUPPORTED = ".mp4, .mkv, .mov or .gif"
+# Each frame written out as soon as it is complete: a file cut off at any byte still holds every
+# finished frame, and players read those without a trailer. MP4 and MOV: one fragment per frame.
+# Matroska: one cluster per frame (a cluster is written when the next one starts; the segment's
+# unknown size until the end is what live streams have, and players take it). GIF: a frame is a
+# block of its own, written when the next one comes (the muxer sets each frame's delay from the
+# next); GIF loops forever and holds frame times to 1/100 s.
+FRAGMENTED = {"movflags": "frag_every_frame+empty_moov+default_base_moof", "flush_packets": "1"}
+MUX_OPTIONS = {"mp4": FRAGMENTED, "mov": FRAGMENTED,
+               "matroska": {"cluster_size_limit": "1", "cluster_time_limit": "0", "flush_packets": "1"},
+               "gif": {"flush_packets": "1"}}
 # zerolatency: no B-frames or lookahead, so each frame leaves the encoder as soon as it goes in, and
 # the threads (x264's automatic count: one per core) share the slices of each frame. At veryfast,
 # 1080p60 takes about 1.6 cores' worth of x264 (docs/performance.md).
@@ -31,12 +43,29 @@ FSYNC_INTERVAL_S = 1.0
 PUT_POLL_S = 0.1
 
 
+def container_format(path: str | Path) -> str:
+    """The container of a recording named ``path`` (by its extension), or a UserError naming those written."""
+    path = Path(path)
+    suffix = path.suffix.lower()
+    if suffix in CONTAINERS:
+        return CONTAINERS[suffix]
+    what = "has no extension" if not suffix else f"ends in {path.suffix}, which is not a format recordings are written in"
+    raise UserError(f"cannot record to '{path.name}': the name {what}; end it in {SUPPORTED}")
+
+
 class VideoRecorder:
-    """Encodes (height, width, 3) uint8 RGB frames to H.264 in a fragmented MP4 on a worker thread.
+    """Encodes (height, width, 3) uint8 RGB frames to a video file on a worker thread: H.264 in MP4,
+    MOV or MKV, or a GIF (a palette of 256 colours per frame), chosen by the file name's extension.
 
     live=False (fixed-step recording): write() waits for room in the queue, so no frame is lost.
     live=True: write() never waits; a frame that does not fit in the queue is dropped and counted.
     Frame i is shown at i / fps seconds, whatever the wall clock did.
+
+    The file is never one that existed: by default a name that is taken is refused; ``unique``
+    takes the first free of name, name-2, name-3, … instead (``path`` then says which);
+    ``staged`` writes to ``NAME.part`` beside the name, locked against other recordings, and moves
+    it to the name at close (``overwrite`` lets it replace a file of that name). A recording that
+    ends without a frame in it leaves no file at all; ``saved_path`` is None then.
 
     H.264 4:2:0 needs even sizes, so an odd width or height is padded by repeating the last
     column or row; the file is then one pixel wider or taller than the frames.
@@ -50,18 +79,32 @@ class VideoRecorder:
 
     def __init__(self, path: str | Path, width: int, height: int, fps: float = 30.0, *,
                  live: bool = False, queue_frames: int = 8, crf: int = 18, preset: str = "veryfast",
-                 threads: int = 0):
+                 threads: int = 0, unique: bool = False, staged: bool = False, overwrite: bool = False):
         self.path = Path(path)
         self.live = live
         self.frames_written = 0
         self.frames_dropped = 0
         self.error: str | None = None
+        self.saved_path: Path | None = None      # where the file is after close; None: no frame, no file
+        self._format = container_format(self.path)
         _check_settings(width, height, fps, queue_frames, crf, preset, threads)
         self._size = (height, width)
-        self._pad = (height % 2, width % 2)
-        self._file = _open_for_writing(self.path)
-        self._container = av.open(self._file, "w", format="mp4", options=MUX_OPTIONS)
-        self._stream = self._add_video_stream(width + self._pad[1], height + self._pad[0], fps, crf, preset, threads)
+        self._pad = (0, 0) if self._format == "gif" else (height % 2, width % 2)
+        self._staged: StagedFile | None = None
+        if staged:
+            self._staged = _stage(self.path, overwrite)
+            self._writing, self._file = self._staged.part, self._staged.file
+        else:
+            self.path, self._file = _create(self.path, unique)
+            self._writing = self.path
+        self._finished = False
+        try:
+            self._container = av.open(self._file, "w", format=self._format, options=MUX_OPTIONS[self._format])
+            self._stream = self._add_video_stream(width + self._pad[1], height + self._pad[0], fps, crf, preset,
+                                                  threads)
+        except BaseException:
+            self._finish_file()
+            raise
         self._queue: queue.Queue[np.ndarray | None] = queue.Queue(maxsize=queue_frames)
         self._packets_muxed = 0
         self._bytes_kept = 0
@@ -102,10 +145,13 @@ class VideoRecorder:
         return True
 
     def close(self) -> None:
+        """Ends the recording: every queued frame encoded, the file finished and moved to its name
+        (``saved_path``), or removed if no frame reached it."""
         if not self._end_queued:
             self._put(None)
             self._end_queued = True
         self._thread.join()
+        self._finish_file()
         if self.error is not None and not self.live and not self._error_raised:
             self._error_raised = True
             raise UserError(self.error)
@@ -120,6 +166,11 @@ class VideoRecorder:
 
     def _add_video_stream(self, width: int, height: int, fps: float, crf: int, preset: str, threads: int):
         rate = Fraction(fps).limit_denominator(1001)
+        if self._format == "gif":
+            stream = self._container.add_stream("gif", rate=rate)
+            stream.codec_context.time_base = 1 / rate
+            stream.width, stream.height, stream.pix_fmt = width, height, "pal8"
+            return stream
         stream = self._container.add_stream("libx264", rate=rate)
         stream.codec_context.time_base = 1 / rate
         stream.width, stream.height, stream.pix_fmt = width, height, "yuv420p"
@@ -141,14 +192,19 @@ class VideoRecorder:
         try:
             index = 0
             while (frame := self._queue.get()) is not None:
-                video_frame = av.VideoFrame.from_ndarray(_yuv420(frame), format="yuv420p")
+                if self._format == "gif":
+                    video_frame = av.VideoFrame.from_ndarray(_pal8(frame), format="pal8")
+                else:
+                    video_frame = av.VideoFrame.from_ndarray(_yuv420(frame), format="yuv420p")
                 video_frame.pts = index
                 video_frame.time_base = self._stream.codec_context.time_base
                 self._mux(self._stream.encode(video_frame))
                 index += 1
             self._mux(self._stream.encode(None))
             self._container.close()
-            self._file.close()
+            self._file.flush()
+            if self._packets_muxed:
+                os.fsync(self._file.fileno())
             self.frames_written = self._packets_muxed
         except Exception as exc:
             self.error = self._describe(exc)
@@ -170,22 +226,42 @@ class VideoRecorder:
                 self._last_fsync = time.monotonic()
 
     def _abandon(self) -> None:
-        """After a failed write: close everything, then cut the file back to its last whole fragment."""
+        """After a failed write: close the muxer, then cut the file back to its last whole frame."""
         try:
             self._container.close()
         except Exception:
             pass  # the trailer cannot be written either; the truncation below makes it moot
         try:
-            self._file.close()
-        except OSError:
-            pass
-        try:
-            os.truncate(self.path, self._bytes_kept)
-        except OSError:
+            os.ftruncate(self._file.fileno(), self._bytes_kept)
+        except (OSError, ValueError):
             pass  # the tail is a partial fragment, which players skip
 
+    def _finish_file(self) -> None:
+        """Once, on the caller's thread after the encoder's: the file kept under its name (moved
+        there from its .part) if a frame reached it, else removed; then closed."""
+        if self._finished:
+            return
+        self._finished = True
+        try:
+            if self.frames_written == 0:
+                self._writing.unlink(missing_ok=True)
+            elif self._staged is not None:
+                self.saved_path = self._staged.finish()
+            else:
+                self.saved_path = self.path
+        except OSError as exc:
+            self.saved_path = self._writing if self._writing.exists() else None
+            if self.error is None:
+                self.error = f"recording {self.path} could not be moved into place ({exc.strerror}): " \
+                             f"its {self.frames_written} frames are in {self._writing}"
+        finally:
+            try:
+                self._file.close()
+            except OSError:
+                pass  # the data that would not fit: already cut off
+
     def _describe(self, exc: Exception) -> str:
-        kept = f"kept {self.frames_written} frames"
+        kept = f"kept {self.frames_written} frames" if self.frames_written else "no frame fit, so no file is left"
         if getattr(exc, "errno", None) == errno.ENOSPC:
             return f"disk full while recording {self.path}: {kept}; free some space and record again"
         reason = getattr(exc, "strerror", None) or f"{type(exc).__name__}: {exc}"
@@ -196,6 +272,18 @@ def _yuv420(rgb: np.ndarray) -> np.ndarray:
     """RGB → planar YUV 4:2:0 (BT.601, limited range: what swscale would do when encoding an rgb24
     frame), several times faster than swscale: 0.5 ms instead of 3.5 ms at 1080p on a 2-core CPU."""
     return cv2.cvtColor(rgb, cv2.COLOR_RGB2YUV_I420)
+
+
+def _pal8(rgb: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """RGB → 256 colours of its own (octree, no dither: 2 ms at 256² on a 2-core CPU) and the
+    index of each pixel, as PyAV's pal8 frames take them (palette in ARGB)."""
+    from PIL import Image   # Pillow comes with matplotlib; only GIFs need it
+    quantized = Image.fromarray(rgb).quantize(256, method=Image.Quantize.FASTOCTREE, dither=Image.Dither.NONE)
+    colours = np.asarray(quantized.getpalette(), np.uint8).reshape(-1, 3)[:256]
+    palette = np.zeros((256, 4), np.uint8)
+    palette[:, 0] = 255
+    palette[:len(colours), 1:] = colours
+    return np.ascontiguousarray(np.asarray(quantized, np.uint8)), palette
 
 
 def _check_settings(width: int, height: int, fps: float, queue_frames: int, crf: int, preset: str,
@@ -214,9 +302,29 @@ def _check_settings(width: int, height: int, fps: float, queue_frames: int, crf:
         raise UserError(f"threads {threads} is negative: use 0 for automatic")
 
 
-def _open_for_writing(path: Path):
+def _create(path: Path, unique: bool):
+    """A new file at ``path`` (or, ``unique``, at the first free numbered name beside it)."""
     try:
         path.parent.mkdir(parents=True, exist_ok=True)
-        return open(path, "wb")
     except OSError as exc:
-        raise UserError(f"cannot write video '{path}': {exc.strerror}; choose a writable folder") from exc
+        raise _cannot_write(path, exc) from exc
+    try:
+        return create_new(path, numbered=unique)
+    except FileExistsError:
+        raise UserError(f"'{path}' already exists: recordings never replace a file; choose another name") from None
+    except OSError as exc:
+        raise _cannot_write(path, exc) from exc
+
+
+def _stage(path: Path, overwrite: bool) -> StagedFile:
+    try:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        return StagedFile(path, overwrite=overwrite)
+    except OSError as exc:
+        raise _cannot_write(path, exc) from exc
+
+
+def _cannot_write(path: Path, exc: OSError) -> UserError:
+    if exc.errno == errno.ENOSPC:
+        return UserError(f"disk full: cannot create '{path}'; free some space and record again")
+    return UserError(f"cannot write video '{path}': {exc.strerror}; choose a writable folder")

@@ -133,9 +133,23 @@ class RecorderSink(BaseSink):
         self.recorder.write(pixels)
 
     def close(self) -> str:
+        """The one true line about the recording: where its frames are, or why there are none."""
         self.recorder.close()
-        dropped = f", {self.frames_dropped} dropped" if self.frames_dropped else ""
-        return f"recording saved: {self.path} ({self.frames_written} frames{dropped})"
+        return recording_summary(self.recorder)
+
+
+def recording_summary(recorder: VideoRecorder) -> str:
+    """What became of a closed recording, in one line: saved (frames, drops), stopped by an error
+    (the error says what was kept), or no file because no frame reached it."""
+    if recorder.error is not None:
+        return recorder.error
+    if recorder.saved_path is None:
+        return f"recording {recorder.path} ended before its first frame: no file was left"
+    dropped = f", {recorder.frames_dropped} dropped" if recorder.frames_dropped else ""
+    if recorder.saved_path != recorder.path:
+        return (f"recording saved as {recorder.saved_path} ({recorder.frames_written} frames{dropped}): "
+                f"{recorder.path} appeared meanwhile and was left alone")
+    return f"recording saved: {recorder.path} ({recorder.frames_written} frames{dropped})"
 
 
 class ScreenshotSink(BaseSink):

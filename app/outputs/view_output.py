@@ -145,11 +145,11 @@ class ViewOutput:
 def view_output(engine: Engine, view: str, size: tuple[int, int], *, views: Views | None = None,
                 timer: StageTimer | None = None, depth: int = READBACK_DEPTH) -> ViewOutput:
     """A ViewOutput of ``engine``'s current frame shown as ``view`` (Views.render, with the
-    registry's error_gain at each tick)."""
+    registry's error_gain at each tick); ``view`` None follows the registry's view (a live sender)."""
     views = views or Views(engine.ctx)
 
     def draw(fbo: moderngl.Framebuffer) -> None:
-        views.render(engine.frame(), view, fbo, engine.registry["error_gain"])
+        views.render(engine.frame(), view or engine.registry["view"], fbo, engine.registry["error_gain"])
 
     return ViewOutput(engine.ctx, size, draw, view=view, timer=timer, depth=depth)
 

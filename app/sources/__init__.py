@@ -11,7 +11,7 @@ from app.sources.base import Source
 from app.sources.fallback import FallbackSource
 from app.sources.image import ImageSource
 from app.sources.procedural import NoiseSource, ShapesSource
-from app.sources.video import VideoFileSource
+from app.sources.video import STDIN, VideoFileSource, is_stream
 from app.sources.webcam import WebcamSource
 
 SAMPLE_CLIP = ASSET_DIR / "sample.mp4"
@@ -22,10 +22,11 @@ IMAGE_EXTENSIONS = frozenset(
 
 def open_source(spec: str, size: int, *, realtime: bool = False) -> Source:
     """Open the source named by `spec`: "webcam", "webcam:N", "sample", "noise", "shapes",
-    or a path to a video file or still image.
+    "-" (a video stream on stdin), or a path to a video file, a named pipe or a still image.
 
     realtime=True plays video files at their own frame rate by wall clock; realtime=False
-    returns the next frame on every read (for recording).
+    returns the next frame on every read (for recording). Streams (stdin, pipes) play once, in a
+    container (see VideoFileSource).
     """
     if size < 1:
         raise UserError(f"source size must be a positive number of pixels, got {size}")
@@ -38,10 +39,24 @@ def open_source(spec: str, size: int, *, realtime: bool = False) -> Source:
         return NoiseSource(size)
     if spec == "shapes":
         return ShapesSource(size)
+    if spec == STDIN:
+        return VideoFileSource(STDIN, size, realtime=realtime)
     path = Path(spec).expanduser()
-    if path.suffix.lower() in IMAGE_EXTENSIONS:
+    if path.suffix.lower() in IMAGE_EXTENSIONS and not is_stream(path):
         return ImageSource(path, size)
     return VideoFileSource(path, size, realtime=realtime)
+
+
+def source_file(spec: str) -> Path | None:
+    """The file a source spec reads, if it reads one: a path, the sample clip, or whatever stdin is
+    ("-"); None for the webcam and the procedural sources."""
+    if spec == "sample":
+        return SAMPLE_CLIP
+    if spec in ("noise", "shapes") or spec == "webcam" or spec.startswith("webcam:"):
+        return None
+    if spec == STDIN:
+        return Path("/dev/stdin") if Path("/dev/stdin").exists() else None
+    return Path(spec).expanduser()
 
 
 def _webcam_index(spec: str) -> int:
@@ -77,4 +92,5 @@ __all__ = [
     "VideoFileSource",
     "WebcamSource",
     "open_source",
+    "source_file",
 ]

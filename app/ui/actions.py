@@ -119,51 +119,54 @@ def toggle_recording(state: AppState) -> None:
         return
     view = state.registry["view"]
     size = state.record_size or _natural_size(state, view)
+    # the date and time, and -2, -3, … for more in the same second: a name no file has (created exclusively)
     path = state.capture_dir / time.strftime("hypnagogia-%Y%m%d-%H%M%S.mp4")
     try:
-        recorder = VideoRecorder(path, *size, fps=LIVE_RECORDING_FPS, live=True)
+        recorder = VideoRecorder(path, *size, fps=LIVE_RECORDING_FPS, live=True, unique=True)
     except UserError as e:
         state.notify(f"cannot record: {e}")
         return
     sink = RecorderSink(recorder, Pace(LIVE_RECORDING_FPS))
     _outputs(state).add(sink, view, size)
     state.recording = LiveRecording(sink, view, tuple(size))
-    state.notify(f"recording to {path}")
+    state.notify(f"recording to {recorder.path}")
 
 
-def stop_recording(state: AppState) -> None:
-    """Writes the recording's frames still in flight, closes the file and says where it is."""
+def stop_recording(state: AppState) -> str | None:
+    """Writes the recording's frames still in flight, closes the file and says, in one line, where
+    it is and how many frames it holds (or why it holds none); returns that line."""
     rec, state.recording = state.recording, None
     if rec is None:
-        return
+        return None
     try:
         summary = state.outputs.remove(rec.sink)
     except UserError as e:
-        state.notify(str(e))
-        return
+        summary = str(e)
     state.notify(summary)
+    return summary
 
 
 def show_outputs(state: AppState) -> None:
     """Once per displayed frame: the recording and screenshots get the frames they want; finished
-    screenshots are noticed, and a recording that failed stops."""
+    screenshots are noticed, and a recording that failed stops, its error the one line about it."""
     if state.outputs is None:
         return
     for _, summary in state.outputs.show():
         state.notify(summary)
     rec = state.recording
     if rec is not None and rec.sink.error:
-        state.notify(rec.sink.error)
         stop_recording(state)
 
 
-def close_outputs(state: AppState) -> None:
-    """At the end: the recording saved, screenshots still in flight written, the outputs released."""
-    stop_recording(state)
+def close_outputs(state: AppState) -> str | None:
+    """At the end: the recording saved, screenshots still in flight written, the outputs released;
+    returns the line about the recording, if one was running."""
+    recorded = stop_recording(state)
     outputs, state.outputs = state.outputs, None
     if outputs is not None:
         for _, summary in outputs.close():
             state.notify(summary)
+    return recorded
 
 
 def switch_source(state: AppState, spec: str) -> None:
@@ -199,3 +202,73 @@ def switch_model(state: AppState, name: str) -> None:
 
 def switch_size(state: AppState, size: int) -> None:
     _switch(state, lambda: state.session.switch_size(size), "size: {size}px")
+
+
+def open_output_window(state: AppState, monitor: int | None = None) -> None:
+    from app.ui.output_window import OutputWindow
+
+    if state.output_window is not None or state.window is None:
+        return
+    try:
+        state.output_window = OutputWindow(state.window, monitor)
+    except RuntimeError as e:
+        state.notify(f"cannot open the output window: {e}")
+        return
+    state.notify(state.output_window.message or "output window open (f: fullscreen)")
+    state.output_window.message = ""
+
+
+def close_output_window(state: AppState) -> None:
+    if state.output_window is not None:
+        state.output_window.close()
+        state.output_window = None
+
+
+def toggle_output_window(state: AppState, monitor: int | None = None) -> None:
+    if state.output_window is None:
+        open_output_window(state, monitor)
+    else:
+        close_output_window(state)
+        state.notify("output window closed")
+
+
+def show_output_window(state: AppState) -> None:
+    """The view in the output window, at its size, letterboxed; its messages as notices."""
+    out = state.output_window
+    if out is None:
+        return
+    engine, registry = state.engine, state.registry
+    out.show(lambda fbo, size: state.views.render(engine.frame(), registry["view"], fbo, registry["error_gain"]))
+    if out.message:
+        state.notify(out.message)
+        out.message = ""
+    if out.closed:
+        state.output_window = None
+
+
+def toggle_sender(state: AppState, kind: str) -> None:
+    """Start or stop sending the view to another program (``app.outputs.senders``), at the send size
+    (default 1280×720), following the view shown."""
+    from app.outputs.senders import CAMERA_SIZE, SENDERS
+
+    sink = state.senders.pop(kind, None)
+    if sink is not None:
+        state.notify(_outputs(state).remove(sink))
+        return
+    try:
+        sink = SENDERS[kind](**({"size": state.send_size or CAMERA_SIZE} if kind == "camera" else {}))
+    except UserError as e:
+        state.notify(str(e))
+        return
+    size = state.send_size or CAMERA_SIZE
+    _outputs(state).add(sink, None, size)
+    state.senders[kind] = sink
+    state.notify(f"sending to {sink.name} at {size[0]}×{size[1]}")
+
+
+def watch_senders(state: AppState) -> None:
+    """A sender whose receiver failed stops, in one line; the loop carries on."""
+    for kind, sink in list(state.senders.items()):
+        if sink.error:
+            state.notify(sink.error)
+            toggle_sender(state, kind)

@@ -3,7 +3,9 @@ the panel, and every control writes the registry."""
 
 from __future__ import annotations
 
+import contextlib
 import json
+import sys
 import time
 from pathlib import Path
 
@@ -12,6 +14,8 @@ from app.resources import captures_dir
 from app.gl.output import parse_output_size
 from app.gl.views import Views
 from app.loop.session import Session
+from app.outputs import signals
+from app.outputs.signals import StopRequest
 from app.ui import actions
 from app.ui.explore import Explorer
 from app.ui.input import handle_keys, handle_mouse
@@ -24,37 +28,61 @@ PROBE_INTERVAL_S = 0.25
 
 
 def run_live(args) -> int:
+    """SIGINT, SIGTERM or SIGHUP while the window opens end it at the next stage (nothing records
+    yet); once it runs they close it as Esc does, the recording saved, and one line on stderr says
+    what the recording holds (app.outputs.signals)."""
+    stop = signals.current()
     width, height = (int(v) for v in args.window_size.lower().split("x"))
     record_size = parse_output_size(args.record_size, "--record-size") if args.record_size else None
     window = Window("Hypnagogia", width, height, fullscreen=args.fullscreen)
     try:
+        stop.check()
         session = Session.from_args(window.ctx, args, realtime=True)
+        stop.check()
         engine = session.engine
         capture_dir = Path(args.captures).expanduser() if args.captures else captures_dir()
         state = AppState(session=session, views=Views(window.ctx), explorer=Explorer.for_engine(engine),
                          capture_dir=capture_dir, record_size=record_size)
         state.notify(f"{engine.loaded.name} at {engine.size}px on {engine.device}; source: {engine.source.name}")
-        _loop(window, state, Path(args.ui_probe) if args.ui_probe else None)
+        state.window = window
+        if args.output_monitor is not None:
+            state.output_monitor = args.output_monitor
+            actions.open_output_window(state, args.output_monitor)
+        state.send_size = parse_output_size(args.send_size, "--send-size") if args.send_size else None
+        for kind in args.send:
+            actions.toggle_sender(state, kind)
+        try:
+            recorded = _loop(window, state, Path(args.ui_probe) if args.ui_probe else None, stop)
+        except BaseException:
+            with contextlib.suppress(Exception):    # what was recorded is kept, whatever stopped the loop
+                actions.close_outputs(state)
+            raise
+        if stop.is_set():
+            print(f"hypnagogia: interrupted by {stop.name}" + (f"; {recorded}" if recorded else ""), file=sys.stderr)
+            return stop.exit_status
     finally:
         window.shutdown()
     return 0
 
 
-def _loop(window: Window, state: AppState, probe: Path | None) -> None:
+def _loop(window: Window, state: AppState, probe: Path | None, stop: StopRequest) -> str | None:
+    """Until Esc, the window closed or a stop signal; returns the line about the recording it closed."""
     engine = state.engine
     next_shader_poll = next_probe = 0.0
     shown = {"engine": "", "source": ""}
-    while not window.should_close and not state.quit_requested:
+    while not window.should_close and not state.quit_requested and not stop.is_set():
         now = time.monotonic()
         if now >= next_shader_poll:
             next_shader_poll = now + SHADER_POLL_S
             if engine.rules.reload_if_changed():
-                state.notify("shaders reloaded" + ("" if not engine.rules.errors else
-                                                   " (with errors: see the panel)"))
+                errors = list(engine.rules.errors.values())
+                state.notify(f"shader error (the last good version runs): {errors[0]}" if errors
+                             else "shaders reloaded")
         if not state.registry["paused"] or state.step_requested:
             engine.advance()
             state.explorer.update(engine)
             state.step_requested = False
+        state.probe.update(state)           # the probed unit (app.ui.probe)
         for key, message in (("engine", engine.message), ("source", engine.source.message)):
             if message != shown[key]:
                 shown[key] = message
@@ -79,10 +107,15 @@ def _loop(window: Window, state: AppState, probe: Path | None) -> None:
                                              state.registry["error_gain"], region=(0, 0, fw - panel_px, fh),
                                              canvas=(fw, fh))
             _draw_labels(state, scale)
+            state.probe.draw_overlay(state, scale)      # the probed unit's receptive field
         if state.screenshot_requested:
             state.screenshot_requested = False
             actions.take_screenshot(state)
         actions.show_outputs(state)
+        if state.output_window is not None:
+            with timer("output window"):
+                actions.show_output_window(state)
+        actions.watch_senders(state)
         with timer("present"):
             screen.use()
             screen.viewport = (0, 0, fw, fh)
@@ -91,12 +124,18 @@ def _loop(window: Window, state: AppState, probe: Path | None) -> None:
 
         if state.fullscreen_requested:
             state.fullscreen_requested = False
-            window.toggle_fullscreen()
+            if state.output_window is not None:      # the performer's f is for the projector
+                state.output_window.toggle_fullscreen()
+            else:
+                window.toggle_fullscreen()
         if probe is not None and now >= next_probe:
             next_probe = now + PROBE_INTERVAL_S
             _write_probe(state, probe, scale)
-    actions.close_outputs(state)
+    recorded = actions.close_outputs(state)
+    actions.close_output_window(state)
+    state.probe.close()
     state.session.close()
+    return recorded
 
 
 def _draw_labels(state: AppState, scale: float) -> None:
@@ -115,7 +154,8 @@ def _write_probe(state: AppState, probe: Path, scale: float) -> None:
             "verdict": state.explorer.detector.verdict.describe(), "gallery": len(state.explorer.gallery.entries),
             "cells": [[c.label, c.x / scale, c.y / scale, c.w / scale, c.h / scale] for c in state.cells],
             "params": state.registry.snapshot(), "fps": state.fps(), "stages_ms": state.engine.timer.ms,
-            "notices": [n for _, n in state.notices]}
+            "notices": [n for _, n in state.notices], "probe": state.probe.report(),
+            "output_window": state.output_window.geometry() if state.output_window is not None else None}
     tmp = probe.with_suffix(".tmp")
     tmp.write_text(json.dumps(data))
     tmp.replace(probe)

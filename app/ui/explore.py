@@ -1,5 +1,10 @@
 """Live attractor exploration for the window: the detector's verdict, the gallery of attractors
-reached, the trajectory of the top layer, and dreaming from a static frame."""
+reached, the trajectory of the top layer, and dreaming from a static frame.
+
+The detector's tolerance is relative to the dream's own scale (``explore.tolerance``, a fraction of
+the spread of the prediction and of the top layer), so that a dream that stopped moving reads
+"fixed point" at any size and with any model. While a static frame is held before dreaming from
+it, nothing is detected: the held photo is no attractor of the dream."""
 
 from __future__ import annotations
 
@@ -8,7 +13,8 @@ from dataclasses import dataclass, field
 import moderngl
 import numpy as np
 
-from app.analysis.attractors import CYCLE, FIXED_POINT, AttractorDetector, Verdict, signature
+from app.analysis.attractors import (CYCLE, FIXED_POINT, AttractorDetector, DetectorConfig, Verdict, signature,
+                                     signature_parts)
 from app.analysis.gallery import Attractor, Gallery, thumbnail
 from app.analysis.trajectory import Trajectory
 from app.loop.engine import Engine
@@ -20,7 +26,7 @@ PROJECT_EVERY = 4
 @dataclass
 class Explorer:
     gallery: Gallery
-    detector: AttractorDetector = field(default_factory=AttractorDetector)
+    detector: AttractorDetector = field(default_factory=lambda: AttractorDetector(DetectorConfig(relative=True)))
     trajectory: Trajectory = field(default_factory=Trajectory)
     hold_remaining: int = 0
     textures: dict[int, moderngl.Texture] = field(default_factory=dict)
@@ -35,11 +41,18 @@ class Explorer:
     def update(self, engine: Engine) -> Verdict:
         """Called after every step."""
         r = engine.registry
+        if self.hold_remaining > 0:         # the held frame: no dream yet, nothing to detect
+            self.hold_remaining -= 1
+            if self.hold_remaining == 0:
+                r.set("dream", 1.0)
+                self.restart()
+            return self.detector.verdict
         config = self.detector.config
-        config.tolerance, config.patience = r["explore.tolerance"], r["explore.patience"]
+        config.tolerance, config.patience, config.relative = r["explore.tolerance"], r["explore.patience"], True
         top = engine.states[-1].detach().to("cpu").numpy()
+        last = engine.last_prediction.numpy()
         before = self.detector.verdict
-        verdict = self.detector.update(engine.step_index, signature(engine.last_prediction.numpy(), top))
+        verdict = self.detector.update(engine.step_index, signature(last, top), signature_parts(last.shape, top.size))
         self.trajectory.add(engine.step_index, top)
         if verdict.kind in (FIXED_POINT, CYCLE) and (verdict.kind, verdict.period) != (before.kind, before.period):
             states, prediction = engine.snapshot()
@@ -47,11 +60,6 @@ class Explorer:
             self.last_added, _ = self.gallery.add(Attractor(
                 kind=verdict.kind, period=verdict.period, step=engine.step_index, visits=1,
                 thumbnail=thumbnail(prediction.numpy()), signature=sig, states=states, prediction=prediction))
-        if self.hold_remaining > 0:
-            self.hold_remaining -= 1
-            if self.hold_remaining == 0:
-                r.set("dream", 1.0)
-                self.restart()
         return verdict
 
     def restart(self) -> None:
@@ -64,6 +72,7 @@ class Explorer:
         r.set("freeze", True)
         r.set("dream", 0.0)
         self.hold_remaining = r["explore.hold"]
+        self.restart()
 
     def restore(self, engine: Engine, entry: Attractor) -> None:
         engine.load_states(entry.states, entry.prediction)

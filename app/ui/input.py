@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from imgui_bundle import imgui
 
-from app.ui import actions
+from app.ui import actions, probe
 from app.ui.state import AppState
 
 IMAGE_CELLS = ("prediction", "input", "error")
@@ -52,12 +52,15 @@ def handle_mouse(state: AppState, scale: float) -> None:
     if io.want_capture_mouse or not imgui.is_mouse_down(imgui.MouseButton_.left):
         return
     mx, my = io.mouse_pos.x * scale, io.mouse_pos.y * scale
+    if imgui.is_mouse_clicked(imgui.MouseButton_.left) and _probe_click(state, mx, my):
+        return
     for cell in state.cells:
         if cell.label in IMAGE_CELLS and cell.x <= mx < cell.x + cell.w and cell.y <= my < cell.y + cell.h:
             r = state.registry
             x = min(1.0, max(0.0, (mx - cell.x) / cell.w))
             y = min(1.0, max(0.0, (my - cell.y) / cell.h))
-            if r["explore.mouse"] != "occluder":
+            if r["explore.mouse"] == "probe":
+                return
                 actions.perturb_at(state, x, y)
                 return
             r.set("occluder.x", x)
@@ -65,3 +68,19 @@ def handle_mouse(state: AppState, scale: float) -> None:
             if r["occluder.mode"] == "off":
                 r.set("occluder.mode", "blind")
             return
+
+
+def _probe_click(state: AppState, mx: float, my: float) -> bool:
+    """A click on a unit of a grid cell of a layer probes it; with the mouse set to probe, a click on an
+    image probes the unit of the probed layer there. True where the click was taken."""
+    for cell in state.cells:
+        if not (cell.x <= mx < cell.x + cell.w and cell.y <= my < cell.y + cell.h):
+            continue
+        u, v = (mx - cell.x) / cell.w, (my - cell.y) / cell.h
+        if cell.label.startswith("layer "):
+            return probe.select_in_layer(state, int(cell.label.split(" ")[1]), u, v)
+        if cell.label in IMAGE_CELLS and state.registry["explore.mouse"] == "probe":
+            state.registry.set("probe.x", u)
+            state.registry.set("probe.y", v)
+            return True
+    return False

@@ -13,10 +13,12 @@ PANEL_WIDTH = 400
 STATUS_LINES = 7
 SOURCES = ("webcam", "sample", "shapes", "noise")
 SIZES = (64, 96, 128, 192, 256, 384, 512, 768, 1024)
+SENDER_LABELS = {"camera": "virtual camera", "ndi": "NDI", "syphon": "Syphon (macOS)", "spout": "Spout (Windows)"}
 SHORTCUTS = (("space", "pause / play"), (".", "one step (paused)"), ("d", "dream on / off"),
              ("o", "occluder on / off"), ("n", "reset to noise"), ("1 2 3", "main / compare / grid view"),
              ("r", "record on / off"), ("s", "screenshot"), ("f", "fullscreen"), ("tab", "hide panel"),
-             ("k", "kick (noise on every layer)"), ("esc", "quit"), ("drag", "occluder / noise / source"))
+             ("k", "kick (noise on every layer)"), ("esc", "quit"), ("drag", "occluder / noise / source"),
+             ("click", "a unit in the grid: probe it"))
 WARN = imgui.ImVec4(1.0, 0.78, 0.3, 1.0)
 DIM = imgui.ImVec4(0.65, 0.65, 0.7, 1.0)
 RED = imgui.ImVec4(1.0, 0.35, 0.35, 1.0)
@@ -59,7 +61,7 @@ def draw_panel(state: AppState, x: float, height: float) -> None:
     _view(state)
     if imgui.begin_tab_bar("sections"):
         for title, section in (("Layers", _layers), ("Input", _input_tab), ("Explore", _attractors),
-                               ("Capture", _capture_tab)):
+                               ("Probe", _probe_tab), ("Capture", _capture_tab)):
             selected = imgui.begin_tab_item_simple(title)
             _remember(state, f"tab:{title}")
             if selected:
@@ -67,6 +69,10 @@ def draw_panel(state: AppState, x: float, height: float) -> None:
                 imgui.end_tab_item()
         imgui.end_tab_bar()
     imgui.end()
+
+
+def _probe_tab(state: AppState) -> None:
+    state.probe.draw_section(state, lambda key: _remember(state, key), param_widget)
 
 
 def _input_tab(state: AppState) -> None:
@@ -77,6 +83,8 @@ def _input_tab(state: AppState) -> None:
 
 def _capture_tab(state: AppState) -> None:
     _capture(state)
+    _output_window(state)
+    _senders(state)
     _shortcuts()
 
 
@@ -408,6 +416,45 @@ def _capture(state: AppState) -> None:
         imgui.text_colored(RED if dropped else DIM, f"{rec.path.name}: {rec.frames_written} frames, "
                                                     f"{dropped} dropped")
     imgui.text_colored(DIM, f"saving to {state.capture_dir}")
+
+
+def _output_window(state: AppState) -> None:
+    from app.ui.output_window import monitor_names
+
+    imgui.separator_text("Output window")
+    monitors = monitor_names()
+    out = state.output_window
+    chosen = state.output_monitor if state.output_monitor < len(monitors) else len(monitors) - 1
+    changed, chosen = imgui.combo("monitor", chosen, [f"{i}: {name}" for i, name in enumerate(monitors)])
+    _remember(state, "output_monitor")
+    if changed:
+        state.output_monitor = chosen
+        if out is not None:                      # move it: close and open on the new monitor
+            actions.close_output_window(state)
+            actions.open_output_window(state, chosen)
+    if imgui.button("Close the output window" if out is not None else "Open the output window",
+                    imgui.ImVec2(-1, 0)):
+        actions.toggle_output_window(state, state.output_monitor)
+    _remember(state, "output_window")
+    imgui.set_item_tooltip("the view alone, borderless on the chosen monitor at its resolution (a movable window "
+                           "with one monitor); f toggles it fullscreen")
+    if out is not None:
+        w, h = out.framebuffer_size
+        imgui.text_colored(DIM, f"{w}×{h}{'  fullscreen' if out.fullscreen else ''}")
+
+
+def _senders(state: AppState) -> None:
+    imgui.separator_text("Send to other programs")
+    for kind, label in SENDER_LABELS.items():
+        sink = state.senders.get(kind)
+        changed, _ = imgui.checkbox(f"{label}##send-{kind}", sink is not None)
+        _remember(state, f"send:{kind}")
+        if changed:
+            actions.toggle_sender(state, kind)
+        if sink is not None:
+            imgui.same_line()
+            imgui.text_colored(RED if sink.frames_dropped else DIM,
+                               f"{sink.frames_written} sent, {sink.frames_dropped} dropped")
 
 
 def _shortcuts() -> None:

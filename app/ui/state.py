@@ -14,6 +14,7 @@ from app.outputs.sinks import RecorderSink
 from app.outputs.view_output import Outputs
 from app.models.checkpoint import model_cards
 from app.ui.explore import Explorer
+from app.ui.probe import ProbeView
 
 
 CARDS_REFRESH_S = 3.0
@@ -43,10 +44,16 @@ class AppState:
     record_size: tuple[int, int] | None = None     # None: the view's natural size
     quit_requested: bool = False
     fullscreen_requested: bool = False
+    window: object = None                            # the main Window, once it is open
+    output_window: object = None                     # the OutputWindow while one is open
+    output_monitor: int = 1                          # where the panel's button opens it
+    senders: dict = field(default_factory=dict)      # kind (app.outputs.senders.SENDERS) → its running sink
+    send_size: tuple[int, int] | None = None         # the senders' frame size (None: 1280×720)
     cells: list[Cell] = field(default_factory=list)       # where the view's cells are on screen (pixels)
     widgets: dict[str, list[float]] = field(default_factory=dict)  # panel widget rects (window coords)
     notices: collections.deque = field(default_factory=lambda: collections.deque(maxlen=6))
     frame_times: collections.deque = field(default_factory=lambda: collections.deque(maxlen=120))
+    probe: ProbeView = field(default_factory=ProbeView)  # the probed unit (app.ui.probe)
     path_input: str = ""
     last_dream: float = 1.0
     _cards: dict = field(default_factory=dict)
@@ -64,11 +71,19 @@ class AppState:
     def registry(self):
         return self.session.registry
 
+    def status_lines(self) -> list[str]:
+        """The messages the panel's status shows for as long as they hold: the source's (a missing
+        webcam's fallback), the engine's (a reset after NaN) and the mixing rules' errors."""
+        engine = self.engine
+        return [m for m in (engine.source.message, engine.message, *engine.rules.errors.values()) if m]
+
     def notify(self, message: str) -> None:
-        """A one-line message for the panel and the console (repeats are shown once)."""
+        """A one-line message for the console and the panel's notices (repeats are shown once). One the
+        panel already shows as a status line goes to the console alone: the panel shows it once."""
         if message and (not self.notices or self.notices[-1][1] != message):
-            self.notices.append((time.strftime("%H:%M:%S"), message))
             print(message, flush=True)
+            if message not in self.status_lines():
+                self.notices.append((time.strftime("%H:%M:%S"), message))
 
     def model_cards(self) -> dict[str, dict]:
         """The cards of models/ (re-read every few seconds, so new models appear while running)."""

@@ -9,32 +9,42 @@ the mixer sees in [−1, 1]); the image decoder ends in a sigmoid.
 
 from __future__ import annotations
 
+import numbers
 from dataclasses import asdict, dataclass
 
 import torch
 from torch import nn
 
 from app.models.base import Drives, LayerStack, StepContext
+from app.params import MAX_LAYERS
 
 HIDDEN_ACTIVATIONS = {"gelu": nn.GELU, "relu": nn.ReLU, "elu": nn.ELU, "silu": nn.SiLU}
 CODE_ACTIVATIONS = {"tanh": nn.Tanh, "identity": nn.Identity}
+MAX_WIDTH = 1024            # channels of a feature layer
 
 
 @dataclass
 class AutoencoderConfig:
+    """Checked on construction (a card's values come from a file people edit): 1 to ``MAX_LAYERS``
+    widths of 1 to ``MAX_WIDTH`` channels, known activations; anything else is a one-line ValueError."""
     widths: tuple[int, ...] = (32, 64, 128, 256)
     activation: str = "gelu"
     code_activation: str = "tanh"
 
     def __post_init__(self):
-        self.widths = tuple(int(w) for w in self.widths)
-        if len(self.widths) < 1 or any(w < 1 for w in self.widths):
-            raise ValueError(f"widths must be positive channel counts, got {self.widths}")
-        if self.activation not in HIDDEN_ACTIVATIONS:
-            raise ValueError(f"activation must be one of {sorted(HIDDEN_ACTIVATIONS)}, got {self.activation!r}")
-        if self.code_activation not in CODE_ACTIVATIONS:
-            raise ValueError(f"code_activation must be one of {sorted(CODE_ACTIVATIONS)}, "
-                             f"got {self.code_activation!r}")
+        widths = self.widths
+        if not isinstance(widths, (list, tuple)) or not 1 <= len(widths) <= MAX_LAYERS:
+            raise ValueError(f"widths must be a list of 1 to {MAX_LAYERS} channel counts, e.g. [16, 32, 64, 128], "
+                             f"got {widths!r:.80}")
+        for w in widths:
+            if isinstance(w, bool) or not isinstance(w, numbers.Integral) or not 1 <= w <= MAX_WIDTH:
+                raise ValueError(f"widths must be whole numbers from 1 to {MAX_WIDTH}, got {w!r:.40} in "
+                                 f"{list(widths)!r:.80}")
+        self.widths = tuple(int(w) for w in widths)
+        for key, known in (("activation", HIDDEN_ACTIVATIONS), ("code_activation", CODE_ACTIVATIONS)):
+            value = getattr(self, key)
+            if not isinstance(value, str) or value not in known:
+                raise ValueError(f"{key} must be one of {', '.join(sorted(known))}, got {value!r:.40}")
 
     def to_dict(self) -> dict:
         d = asdict(self)
@@ -88,6 +98,11 @@ class ConvAutoencoder(LayerStack):
 
     def forward(self, image: torch.Tensor) -> torch.Tensor:
         return self.decode(self.encode(image)[-1])
+
+    def prober(self, size: int):
+        """Its layers and the convolutions inside them, with receptive fields from their geometry."""
+        from app.models.autoencoder.probe import AutoencoderProbe
+        return AutoencoderProbe(self, size)
 
     def drives(self, image: torch.Tensor, states: list[torch.Tensor], context: StepContext | None = None) -> Drives:
         below = [image, *states[:-1]]

@@ -2,7 +2,7 @@
 the loop runs."""
 
 from app.models.base import ModelKind
-from app.models.pvm.model import PVM
+from app.models.pvm.model import PVM, state_shapes
 from app.models.pvm.spec import PVMSpec
 from app.models import sleep
 from app.models.pvm.dreamer import PVMDreamer
@@ -34,7 +34,7 @@ PARAMS = (
 
 KIND = ModelKind(
     name="pvm", build=lambda config: PVM(PVMSpec(**config)), runtime=PVMStack, dreamer=PVMDreamer, params=PARAMS,
-    panel_groups=("pvm",),
+    state_shapes=lambda config, exported: state_shapes(PVMSpec(**config), exported), panel_groups=("pvm",),
     # normally every layer reads its own signal: the mixer passes the bottom-up drive through
     mode_defaults={"role:bottom-up gain": 1.0, "role:top-down gain": 0.0},
     learning_settings={"pvm.learning": True, "pvm.schedule": False})

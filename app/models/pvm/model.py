@@ -112,12 +112,8 @@ class _Group(nn.Module):
         self.start, self.n = units.start, len(units)
         self.bottom = units.start == 0
         hidden = spec.hidden_size
-        self.block = spec.input_block_size ** 2 * 3 if self.bottom else hidden
-        self.slots = 1 if self.bottom else len(wiring.signals[units.start])
-        self.contexts = max(len(wiring.contexts[u]) for u in units)
-        self.signal_width = self.slots * spec.n_features * self.block
-        self.width = self.signal_width + self.contexts * hidden + 1          # last input: bias
-        self.outputs = self.slots * self.block * (2 if spec.predict_two_steps else 1)
+        self.block, self.slots, self.contexts, self.signal_width, self.width, self.outputs = \
+            self.sizes(spec, wiring, units)
 
         n_pad = wiring.n_units                                              # the all-zero table row
         layers = [wiring.layer_of(u) for u in units]
@@ -157,6 +153,31 @@ class _Group(nn.Module):
 
     STATE = ("z1", "ring_x", "ring_d", "w2", "v2", "inp", "out", "past", "integral", "inp_prev", "hid_prev",
              "out_prev")
+
+    @staticmethod
+    def sizes(spec: PVMSpec, wiring: Wiring, units: range) -> tuple[int, int, int, int, int, int]:
+        """(block, slots, contexts, signal width, width, outputs) of the group of ``units``."""
+        bottom = units.start == 0
+        hidden = spec.hidden_size
+        block = spec.input_block_size ** 2 * 3 if bottom else hidden
+        slots = 1 if bottom else len(wiring.signals[units.start])
+        contexts = max(len(wiring.contexts[u]) for u in units)
+        signal_width = slots * spec.n_features * block
+        width = signal_width + contexts * hidden + 1                        # last input: bias
+        outputs = slots * block * (2 if spec.predict_two_steps else 1)
+        return block, slots, contexts, signal_width, width, outputs
+
+    @classmethod
+    def state_shapes(cls, spec: PVMSpec, wiring: Wiring, units: range, history: int) -> dict[str, tuple[int, ...]]:
+        """The shapes of the group's ``STATE`` tensors, computed without making them."""
+        n, hidden = len(units), spec.hidden_size
+        block, slots, _, _, width, outputs = cls.sizes(spec, wiring, units)
+        shapes = {"z1": (n, hidden, width), "ring_x": (n, history, width), "ring_d": (n, history, hidden),
+                  "w2": (n, outputs, hidden + 1), "v2": (n, outputs, hidden + 1), "inp": (n, width),
+                  "out": (n, outputs), "past": (n, slots, block), "integral": (n, slots, block)}
+        if spec.predict_two_steps:
+            shapes.update(inp_prev=(n, width), hid_prev=(n, hidden + 1), out_prev=(n, outputs))
+        return shapes
 
     def prediction(self) -> Tensor:
         """(units, slots, block): each unit's latest prediction of its next signal."""
@@ -226,6 +247,28 @@ class StepResult:
         return self._model.frame_image(self._model.head(bottom, self._outputs[0], 1))
 
 
+def _group_units(wiring: Wiring, n_layers: int) -> list[range]:
+    """The units of each group: the bottom layer, then every higher layer."""
+    starts = wiring.layer_starts
+    return [range(0, starts[1])] + ([range(starts[1], starts[-1])] if n_layers > 1 else [])
+
+
+def state_shapes(spec: PVMSpec, exported: bool = False) -> dict[str, tuple[int, ...]]:
+    """The shapes of ``PVM(spec).state_dict()`` (of ``export_state()`` when ``exported``) from the spec
+    and its wiring alone, allocating no tensor: a card is checked against its weights with them."""
+    wiring = build_wiring(spec)
+    shapes = {"steps": (), "ring_slot": (), "hidden": (wiring.n_units + 1, spec.hidden_size + 1)}
+    for k, units in enumerate(_group_units(wiring, spec.n_layers)):
+        group = _Group.state_shapes(spec, wiring, units, _history(spec.momentum))
+        shapes.update({f"g{k}.{name}": shape for name, shape in group.items()})
+    if exported:
+        del shapes["ring_slot"]
+        for k in range(len(_group_units(wiring, spec.n_layers))):
+            for name in MOMENTUM:
+                del shapes[f"g{k}.{name}"]
+    return shapes
+
+
 class PVM(nn.Module):
     kind = "pvm"
 
@@ -236,10 +279,8 @@ class PVM(nn.Module):
         self.wiring = build_wiring(spec)
         self.history = _history(spec.momentum)
         generator = torch.Generator().manual_seed(seed)
-        starts = self.wiring.layer_starts
-        self.groups = nn.ModuleList([_Group(spec, self.wiring, range(0, starts[1]), self.history, generator)])
-        if spec.n_layers > 1:
-            self.groups.append(_Group(spec, self.wiring, range(starts[1], starts[-1]), self.history, generator))
+        self.groups = nn.ModuleList([_Group(spec, self.wiring, units, self.history, generator)
+                                     for units in _group_units(self.wiring, spec.n_layers)])
         n, hidden = self.wiring.n_units, spec.hidden_size
         table = torch.zeros(n + 1, hidden + 1)                              # every unit's output, then
         table[:n, -1] = 1                                                   # a bias; the last row is the
@@ -317,6 +358,13 @@ class PVM(nn.Module):
     def input_weights(self) -> list[Tensor]:
         """Per group, the input-to-hidden weights W (units, hidden, inputs), padding columns included."""
         return [g.z1.baddbmm(self._ring_weighted(g), g.ring_x) for g in self.groups]
+
+    def input_weights_of(self, units: range) -> Tensor:
+        """The input-to-hidden weights W of ``units`` (of one group), as ``input_weights`` gives them."""
+        g = next(g for g in self.groups if g.start <= units.start < g.start + g.n)
+        rows = slice(units.start - g.start, units.stop - g.start)
+        ring = g.ring_d[rows].transpose(1, 2) * self.ring_coef[self._slot].view(1, 1, -1)
+        return g.z1[rows].baddbmm(ring, g.ring_x[rows])
 
     def state_dict(self, *args, **kwargs) -> dict[str, Tensor]:
         """Everything a step depends on, so that a loaded model continues bit for bit: Z and the ring

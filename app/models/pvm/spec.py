@@ -14,8 +14,15 @@ from pathlib import Path
 
 from app.resources import MODEL_DIR
 from app.errors import UserError
+from app.params import MAX_LAYERS
 
 SPEC_DIR = MODEL_DIR / "specs"
+# sane ranges: a spec (or a model card, which holds one) beyond them would build a model of many
+# gigabytes or one the loop cannot show (the mixer holds MAX_LAYERS feature layers, one per layer
+# but the top)
+MAX_GRID = 64
+MAX_BLOCK = 16
+MAX_RADIUS = 8.0
 
 
 @dataclass
@@ -84,11 +91,13 @@ class PVMSpec:
         def bad(key: str, allowed: str):
             raise UserError(f"PVM spec: {key} must be {allowed}, got {getattr(self, key)!r}")
 
-        if not self.layer_shapes or min(self.layer_shapes) < 1:
-            bad("layer_shapes", "a non-empty list of positive grid sizes, e.g. [16, 8, 4, 3, 2, 1]")
+        if not 1 <= len(self.layer_shapes) <= MAX_LAYERS + 1 or not 1 <= min(self.layer_shapes) <= \
+                max(self.layer_shapes) <= MAX_GRID:
+            bad("layer_shapes", f"a non-empty list of at most {MAX_LAYERS + 1} grid sizes from 1 to {MAX_GRID}, "
+                                f"e.g. [16, 8, 4, 3, 2, 1]")
         for key in ("input_block_size", "hidden_block_size", "fan_in_square_size"):
-            if getattr(self, key) < 1:
-                bad(key, "a positive whole number")
+            if not 1 <= getattr(self, key) <= MAX_BLOCK:
+                bad(key, f"a whole number from 1 to {MAX_BLOCK}")
         if self.fan_in_square_size > min(self.layer_shapes[:-1], default=self.fan_in_square_size):
             bad("fan_in_square_size", f"at most the smallest lower layer ({min(self.layer_shapes[:-1])})")
         if not fan_in_offsets(self.fan_in_square_size, self.fan_in_radius):
@@ -96,8 +105,9 @@ class PVMSpec:
         if self.send_context_two_layers_back and 2 * self.fan_in_square_size > min(self.layer_shapes[:-2], default=99):
             bad("send_context_two_layers_back", f"false when a layer below the top two is smaller than "
                                                 f"2·fan_in_square_size = {2 * self.fan_in_square_size}")
-        if self.lateral_radius < 0:
-            bad("lateral_radius", "a non-negative distance")
+        for key in ("lateral_radius", "fan_in_radius"):
+            if not 0 <= getattr(self, key) <= MAX_RADIUS:
+                bad(key, f"a distance from 0 to {MAX_RADIUS:g}")
         if not 0 <= self.tau <= 1:
             bad("tau", "a number in [0, 1]")
         if not 0 <= self.momentum <= 0.9:

@@ -141,3 +141,8 @@ class PVMStack:
 
     def later_prediction(self) -> torch.Tensor | None:
         return None if self.last is None else self.last.predicted_frame_t2
+
+    def prober(self, size: int):
+        """Its units through their fan-in hierarchy, with its weights and context as they are now."""
+        from app.models.pvm.probe import PVMProbe
+        return PVMProbe(self.pvm)
