@@ -4,6 +4,8 @@ exist, and says in one line what to do where they do not; a sender never holds t
 from __future__ import annotations
 
 import glob
+import os
+import subprocess
 import sys
 import time
 
@@ -105,3 +107,61 @@ def test_a_slow_receiver_drops_its_own_frames_and_never_holds_the_loop(gl):
     output.release()
     assert sink.frames_dropped > 10 and sink.frames_written > 0
     assert sink.frames_written + sink.frames_dropped == 30
+
+
+NDI_ROUND_TRIP = r'''
+import sys, time
+import moderngl
+from cyndilib.finder import Finder
+from cyndilib.receiver import Receiver
+from cyndilib.video_frame import VideoFrameSync
+from cyndilib.wrapper.ndi_recv import RecvBandwidth, RecvColorFormat
+from app.outputs import senders
+from app.outputs.view_output import ViewOutput
+
+ctx = moderngl.create_standalone_context(backend="egl")
+def draw(fbo):
+    fbo.use()
+    fbo.clear(0.8, 0.4, 0.1, 1.0)
+sink = senders.ndi("hypnagogia-round-trip", fps=1000.0)
+output = ViewOutput(ctx, (96, 64), draw)
+output.add(sink)
+finder = Finder()
+finder.open()
+receiver = Receiver(color_format=RecvColorFormat.RGBX_RGBA, bandwidth=RecvBandwidth.highest)
+frames = VideoFrameSync()
+receiver.frame_sync.set_video_frame(frames)
+deadline, found = time.monotonic() + 30, False
+while time.monotonic() < deadline:
+    output.show()
+    time.sleep(0.01)
+    if not found:
+        finder.wait_for_sources(0.05)
+        names = [n for n in finder.get_source_names() if "hypnagogia-round-trip" in n]
+        if names:
+            receiver.set_source(finder.get_source(names[0]))
+            found = True
+        continue
+    receiver.frame_sync.capture_video()
+    if frames.xres > 0:
+        pixels = frames.get_array().reshape(frames.yres, frames.xres, 4)
+        print(frames.xres, frames.yres, *pixels[..., :3].reshape(-1, 3).mean(axis=0).round())
+        break
+output.remove(sink)
+output.release()
+'''
+
+
+def test_an_ndi_receiver_gets_the_view(tmp_path):
+    """A real NDI receiver on this machine finds the sender and gets the view (discovery on the
+    loopback interface, as NDI's own config file sets it)."""
+    pytest.importorskip("cyndilib", reason="cyndilib is not installed (./setup.sh --dev installs it)")
+    (tmp_path / "ndi-config.v1.json").write_text('{"ndi": {"networks": {"ips": "127.0.0.1"}}}')
+    done = subprocess.run([sys.executable, "-c", NDI_ROUND_TRIP], capture_output=True, text=True, timeout=90,
+                          env={**os.environ, "NDI_CONFIG_DIR": str(tmp_path)})
+    assert done.returncode == 0, done.stderr[-2000:]
+    fields = done.stdout.split()
+    assert fields, f"no frame reached the receiver in 30 s: {done.stderr[-500:]}"
+    width, height, *rgb = (float(v) for v in fields)
+    assert (width, height) == (96, 64)
+    np.testing.assert_allclose(rgb, (204, 102, 25), atol=12)
