@@ -1,7 +1,9 @@
 import contextlib
 import os
+import signal
 import subprocess
 import sys
+import time
 from pathlib import Path
 
 os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")   # as app.commands.main does, before torch and numpy load
@@ -104,3 +106,22 @@ def fill(disk: Path, leave: int = 0) -> Path:
             pass
     os.truncate(filler, max(0, filler.stat().st_size - leave))
     return filler
+
+
+def taken_over(proc, timeout=60.0) -> None:
+    """Until main() in ``proc`` has taken the stop signals over: it catches SIGTERM (Linux: SigCgt in
+    /proc; before that only Python's own SIGINT handler is there). A signal sent earlier, while the
+    interpreter itself starts, does what the parent set up or what Python does, which no program
+    can change."""
+    status = Path(f"/proc/{proc.pid}/status")
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline and proc.poll() is None:
+        try:
+            caught = next(int(line.split()[1], 16) for line in status.read_text().splitlines()
+                          if line.startswith("SigCgt:"))
+        except (OSError, StopIteration):
+            time.sleep(0.5)              # no /proc here: half a second is plenty on an idle machine
+            return
+        if caught >> (signal.SIGTERM - 1) & 1:
+            return
+        time.sleep(0.002)

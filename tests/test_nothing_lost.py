@@ -21,7 +21,7 @@ import pytest
 from app.errors import UserError
 from app.outputs.recorder import VideoRecorder
 from app.outputs.screenshot import save_png
-from conftest import fill, small_disk as mount_small_disk, ROOT, run_cli
+from conftest import fill, small_disk as mount_small_disk, ROOT, run_cli, taken_over
 
 STOP_SIGNALS = [signal.SIGINT, signal.SIGTERM, signal.SIGHUP]
 
@@ -76,25 +76,6 @@ def wait_for_frames(path: Path, proc, size=4_000, timeout=180):
             return
         time.sleep(0.05)
     raise AssertionError(f"{path} did not grow (exit {proc.poll()}): {proc.stderr.read() if proc.poll() is not None else ''}")
-
-
-def taken_over(proc, timeout=60.0) -> None:
-    """Until main() in ``proc`` has taken the stop signals over: it catches SIGTERM (Linux: SigCgt in
-    /proc; before that only Python's own SIGINT handler is there). A signal sent earlier, while the
-    interpreter itself starts, does what the parent set up or what Python does, which no program
-    can change."""
-    status = Path(f"/proc/{proc.pid}/status")
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline and proc.poll() is None:
-        try:
-            caught = next(int(line.split()[1], 16) for line in status.read_text().splitlines()
-                          if line.startswith("SigCgt:"))
-        except (OSError, StopIteration):
-            time.sleep(0.5)              # no /proc here: half a second is plenty on an idle machine
-            return
-        if caught >> (signal.SIGTERM - 1) & 1:
-            return
-        time.sleep(0.002)
 
 
 @pytest.fixture

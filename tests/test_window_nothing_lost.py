@@ -15,7 +15,7 @@ from pathlib import Path
 import av
 import pytest
 
-from conftest import ROOT, fill, small_disk as mount_small_disk, xvfb
+from conftest import ROOT, fill, small_disk as mount_small_disk, xvfb, taken_over
 from test_window import wait_for
 
 pytestmark = pytest.mark.skipif(not (shutil.which("Xvfb") and shutil.which("xdotool")),
@@ -33,25 +33,6 @@ def display():
 def small_disk(tmp_path):
     with mount_small_disk(tmp_path / "small_disk", "1m") as disk:
         yield disk
-
-
-def taken_over(proc, timeout=60.0) -> None:
-    """Until main() in ``proc`` has taken the stop signals over: it catches SIGTERM (Linux: SigCgt in
-    /proc; before that only Python's own SIGINT handler is there). A signal sent earlier, while the
-    interpreter itself starts, does what the parent set up or what Python does, which no program
-    can change."""
-    status = Path(f"/proc/{proc.pid}/status")
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline and proc.poll() is None:
-        try:
-            caught = next(int(line.split()[1], 16) for line in status.read_text().splitlines()
-                          if line.startswith("SigCgt:"))
-        except (OSError, StopIteration):
-            time.sleep(0.5)
-            return
-        if caught >> (signal.SIGTERM - 1) & 1:
-            return
-        time.sleep(0.002)
 
 
 def start_window(env, captures, probe, model_arg, *extra):
