@@ -7,7 +7,7 @@ from setuptools import find_packages, setup
 SHIPPED = {
     "shaders": ["**/*.glsl"],
     "models": ["*.safetensors", "*.json", "specs/*.json"],
-    "assets": ["*.mp4", "*.md", "photos/*.png", "photos/*.jpg"],
+    "assets": ["*.mp4", "*.md", "photos/*.png", "photos/*.jpg", "presets/*.json", "presets/*.png"],
 }
 
 setup(

@@ -8,8 +8,8 @@ cd "$(dirname "$0")"
 dev=0
 [ "${1:-}" = "--dev" ] && dev=1
 
-packages=(libegl1 libgl1 libglib2.0-0)
-[ $dev = 1 ] && packages+=(xvfb xauth xdotool)
+packages=(libegl1 libgl1 libglib2.0-0 libportaudio2 libasound2)
+[ $dev = 1 ] && packages+=(xvfb xauth xdotool zenity)
 missing=()
 if command -v dpkg-query >/dev/null 2>&1; then
   for p in "${packages[@]}"; do

@@ -123,6 +123,7 @@ class Registry:
         self._slots: dict[str, _Slot] = {}
         self._lock = threading.RLock()
         self._watchers: dict[str, list[Callable[[Any], None]]] = {}
+        self._listeners: list[Callable[[str, Any], None]] = []
         self.version = 0
         for p in params:
             self.declare(p)
@@ -187,6 +188,8 @@ class Registry:
             self.version += 1
             for watcher in self._watchers.get(name, ()):
                 watcher(coerced)
+            for listener in self._listeners:
+                listener(address, coerced)
         return coerced
 
     def watch(self, name: str, callback: Callable[[Any], None]) -> Callable[[], None]:
@@ -203,6 +206,18 @@ class Registry:
                     self._watchers[name].remove(callback)
         return stop
 
+    def listen(self, callback: Callable[[str, Any], None]) -> Callable[[], None]:
+        """Call ``callback(address, value)`` in the writer's thread after every write of any parameter
+        (OSC out, MIDI feedback). Returns a function that stops listening."""
+        with self._lock:
+            self._listeners.append(callback)
+
+        def stop() -> None:
+            with self._lock:
+                if callback in self._listeners:
+                    self._listeners.remove(callback)
+        return stop
+
     def set_choices(self, name: str, choices: tuple[str, ...]) -> None:
         with self._lock:
             slot = self._slots[name]
@@ -215,11 +230,21 @@ class Registry:
 
     def apply(self, assignment: str) -> tuple[str, Any]:
         """Apply a ``name=value`` text assignment (CLI ``--set``, presets)."""
+        address, text = self._split(assignment)
+        return address, self.set(address, text)
+
+    def check(self, assignment: str) -> tuple[str, Any]:
+        """The address and value ``apply`` would store, without storing it (raises ParamError)."""
+        address, text = self._split(assignment)
+        name, _ = self._resolve(address)
+        return address, self._slots[name].param.coerce(text)
+
+    @staticmethod
+    def _split(assignment: str) -> tuple[str, str]:
         if "=" not in assignment:
             raise ParamError(f"--set expects name=value, got {assignment!r}")
         address, text = assignment.split("=", 1)
-        address = address.strip()
-        return address, self.set(address, text)
+        return address.strip(), text
 
     def reset(self, name: str | None = None) -> None:
         with self._lock:

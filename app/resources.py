@@ -8,7 +8,7 @@ The user's folders come from ``platformdirs`` (on Linux ``~/.local/share/hypnago
 ``~/Pictures/hypnagogia``, on macOS ``~/Library/Application Support/hypnagogia/…`` and
 ``~/Pictures/hypnagogia``, on Windows ``%LOCALAPPDATA%\\hypnagogia\\…`` and the Pictures folder).
 ``HYPNAGOGIA_HOME=DIR`` puts all of them below DIR instead (``DIR/models``, ``DIR/runs``,
-``DIR/presets``, ``DIR/captures``). The functions only name the folders; whoever writes creates them.
+``DIR/presets``, ``DIR/captures``, ``DIR/settings.json``). The functions only name the folders; whoever writes creates them.
 
 ``HYPNAGOGIA_SHADERS=DIR`` reads the shaders (``DIR/composite.glsl``, ``DIR/rules/``, ``DIR/lib/``,
 ``DIR/views/``) from DIR instead of the shipped folder, e.g. from an edited copy of it.
@@ -32,6 +32,7 @@ SHIPPED_ROOT = _SHIPPED if (_SHIPPED / "shaders").is_dir() else ROOT
 SHADER_DIR = SHIPPED_ROOT / "shaders"       # the shipped shaders; shader_dir() is the folder in use
 MODEL_DIR = SHIPPED_ROOT / "models"         # the shipped models; the user's own are in user_models_dir()
 ASSET_DIR = SHIPPED_ROOT / "assets"
+PRESET_DIR = ASSET_DIR / "presets"          # the curated presets; the user's own are in presets_dir()
 
 
 def _home() -> Path | None:
@@ -70,6 +71,12 @@ def presets_dir() -> Path:
     """The user's presets (saved parameter settings)."""
     home = _home()
     return home / "presets" if home else _data_dir() / "presets"
+
+
+def settings_path() -> Path:
+    """The user's settings that outlive a session (MIDI ports and mappings): one JSON file."""
+    home = _home()
+    return home / "settings.json" if home else platformdirs.user_config_path(APP_NAME, appauthor=False) / "settings.json"
 
 
 def captures_dir() -> Path:

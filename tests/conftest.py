@@ -125,3 +125,41 @@ def taken_over(proc, timeout=60.0) -> None:
         if caught >> (signal.SIGTERM - 1) & 1:
             return
         time.sleep(0.002)
+
+
+class LinesHost:
+    """The program around the controllers, as ``record`` is (``app.controllers.hub.Host``): the lines
+    it is told are kept to be read, and a switch of model or source is refused, as where none exists."""
+
+    def __init__(self):
+        self.lines: list[str] = []
+
+    def model_name(self) -> str:
+        return "random-ae"
+
+    def source_spec(self) -> str:
+        return "noise"
+
+    def switch_model(self, name: str) -> None:
+        from app.errors import UserError
+        raise UserError("no models here")
+
+    def switch_source(self, spec: str) -> None:
+        from app.errors import UserError
+        raise UserError("no sources here")
+
+    def thumbnail(self):
+        return None
+
+    def notify(self, message: str) -> None:
+        self.lines.append(message)
+
+
+def controller_registry():
+    """The registry a loop's controllers see: the loop's parameters and their own."""
+    from app.controllers.params import controller_params
+    from app.params import make_registry
+    registry = make_registry()
+    for param in controller_params():
+        registry.declare(param)
+    return registry

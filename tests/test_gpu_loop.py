@@ -77,3 +77,32 @@ def test_a_16_bit_step_stays_close_to_fp32(gl):
         engine.step()
         predictions[precision] = engine.last_prediction
     assert (predictions["fp16"] - predictions["fp32"]).abs().max() < 5e-3
+
+
+@pytest.mark.parametrize("streams", [1, 4])
+def test_pvm_graphs_replay_what_eager_steps_do(streams):
+    """A PVM's captured steps (learning through a fold of the momentum ring, reading a mix, showing its
+    images; or several streams) against the same steps run eagerly."""
+    from app.models.pvm.model import PVM
+    from app.models.pvm.spec import load_spec
+    spec = load_spec("pvm-small")
+    graphed, eager = (PVM(spec, "cuda", seed=0, cuda_graphs=flag, streams=streams) for flag in (True, False))
+    for model in (graphed, eager):
+        model.learning_rate = spec.initial_learning_rate
+    g = torch.Generator().manual_seed(0)
+    batch = (streams,) if streams > 1 else ()
+    frames = torch.rand(graphed.history + 8, *batch, 3, spec.frame_size, spec.frame_size, generator=g).cuda()
+    sides = {layer: spec.layer_shapes[layer - 1] * spec.hidden_block_size for layer in range(1, spec.n_layers)}
+    for t, frame in enumerate(frames):
+        mix = {layer: torch.rand(side, side, device="cuda") for layer, side in sides.items()} \
+            if streams == 1 and t % 2 else None
+        a = graphed.step(frame, layer_inputs=mix, images=streams == 1)
+        b = eager.step(frame, layer_inputs=mix)
+        torch.testing.assert_close(a.predicted_frame, b.predicted_frame, atol=1e-5, rtol=0)
+        torch.testing.assert_close(a.stream_errors, b.stream_errors, atol=1e-6, rtol=0)
+        if streams == 1:
+            for x, y in zip(a.hidden + a.next_prediction, b.hidden + b.next_prediction):
+                torch.testing.assert_close(x, y, atol=1e-5, rtol=0)
+    assert len(graphed._graphs) == (2 if streams == 1 else 1)    # a graph per kind of step: plain, mixed
+    for x, y in zip(graphed.input_weights(), eager.input_weights()):
+        torch.testing.assert_close(x, y, atol=1e-5, rtol=0)

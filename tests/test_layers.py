@@ -14,8 +14,8 @@ APP = Path(__file__).resolve().parent.parent / "app"
 
 # lowest first; a room may import its own modules and those of any lower layer
 LAYERS = (
-    ("app", "app.errors", "app.params", "app.resources"),
-    ("app.sources", "app.gl", "app.models"),
+    ("app", "app.errors", "app.params", "app.resources", "app.action_table"),
+    ("app.sources", "app.gl", "app.models", "app.controllers"),
     ("app.loop",),
     ("app.outputs", "app.analysis", "app.train"),
     ("app.survey", "app.experiments"),

@@ -208,6 +208,112 @@ def test_batched_updates_match_a_per_unit_reference(name):
     assert moved[0] > 1e-2 and moved[1] > 1e-3
 
 
+# -------------------------------------------------------------------------------------- streams
+def streams_from(singles: list[PVM]) -> PVM:
+    """A model of len(singles) streams with the weights of singles[0] and stream b's activity that of singles[b]."""
+    multi = PVM(singles[0].spec, streams=len(singles))
+    multi.load_state_dict(singles[0].state_dict())
+    extra = multi.streams_state()
+    for key in [k for k in extra if k.startswith("streams.")]:
+        extra[key] = torch.stack([single.state_dict()[key.removeprefix("streams.")] for single in singles[1:]])
+    multi.load_streams_state(extra)
+    return multi
+
+
+def apart(spec: PVMSpec, state: dict, frames: list[torch.Tensor], count: int) -> list[PVM]:
+    """`count` copies of a model in `state`, each having watched other frames with learning off: the same
+    weights and momentum, their own activity."""
+    singles = []
+    for b in range(count):
+        model = PVM(spec)
+        model.load_state_dict(state)
+        model.learning = False
+        for frame in frames[9 * b:9 * b + 6]:
+            model.step(frame)
+        singles.append(model)
+    return singles
+
+
+@pytest.mark.parametrize("name", TEST_SPECS)
+def test_streams_update_by_the_sum_of_their_single_stream_updates(name):
+    spec = PVMSpec(**{**TEST_SPECS[name], "enable_lateral_at": 0, "enable_feedback_at": 0})
+    rate, count = 0.05, 3
+    base = PVM(spec, seed=2)
+    base.learning_rate = rate
+    frames = moving_frames(spec.frame_size, 80)
+    for frame in frames[:base.history + 3]:                 # past a fold of the momentum ring
+        before = base.input_weights()
+        base.step(frame)
+    v1 = [w - b for w, b in zip(base.input_weights(), before)]  # W_t − W_{t−1} = V_t
+    singles = apart(spec, base.state_dict(), frames[30:], count)
+    multi = streams_from(singles)
+    for model in (multi, *singles):
+        model.learning, model.learning_rate = True, rate
+    w1, w2, v2 = singles[0].input_weights(), [g.w2.clone() for g in base.groups], [g.v2.clone() for g in base.groups]
+    batch = torch.stack(frames[60:60 + count])
+    together = multi.step(batch)
+    alone = [single.step(frame) for single, frame in zip(singles, batch)]
+    # a step from (W, V) moves W by μV + g: the streams' step is μV + Σ g
+    mu, others = spec.momentum, count - 1
+    for k in range(len(multi.groups)):
+        moved = multi.input_weights()[k] - w1[k]
+        assert moved.abs().max() > 1e-3
+        summed = sum(single.input_weights()[k] - w1[k] for single in singles) - others * mu * v1[k]
+        torch.testing.assert_close(moved, summed, atol=1e-6, rtol=0)
+        moved2 = multi.groups[k].w2 - w2[k]
+        summed2 = sum(single.groups[k].w2 - w2[k] for single in singles) - others * mu * v2[k]
+        torch.testing.assert_close(moved2, summed2, atol=1e-6, rtol=0)
+    # what each stream read and had predicted is its own
+    torch.testing.assert_close(together.stream_errors, torch.stack([r.layer_errors for r in alone]), atol=1e-6, rtol=0)
+    torch.testing.assert_close(together.layer_errors, together.stream_errors.mean(0))
+    assert torch.equal(together.signal[0], batch[0].permute(1, 2, 0))       # its images show stream 0
+
+
+def test_streams_keep_their_own_activity_and_their_state_round_trips():
+    spec = PVMSpec(**{**TEST_SPECS["one-step"], "enable_lateral_at": 0, "enable_feedback_at": 0})
+    model, frames = small_trained_model()
+    singles = apart(model.spec, model.state_dict(), frames + moving_frames(spec.frame_size, 30, seed=4), 2)
+    multi = streams_from(singles)
+    multi.learning = False
+    clips = [moving_frames(spec.frame_size, 8, seed=s) for s in (5, 6)]
+    for t in range(8):
+        together = multi.step(torch.stack([clips[0][t], clips[1][t]]))
+        alone = [single.step(clip[t]) for single, clip in zip(singles, clips)]
+        torch.testing.assert_close(together.stream_errors, torch.stack([r.layer_errors for r in alone]),
+                                   atol=1e-6, rtol=0)
+    assert (together.stream_errors[0] - together.stream_errors[1]).abs().max() > 1e-3
+    for single, key in ((singles[0], "hidden"), (singles[0], "g1.integral")):
+        torch.testing.assert_close(multi.state_dict()[key], single.state_dict()[key], atol=1e-6, rtol=0)
+    copy = PVM(spec, streams=2)
+    copy.load_state_dict(multi.state_dict())
+    copy.load_streams_state(multi.streams_state())
+    multi.learning = copy.learning = True
+    for t in range(3):
+        batch = torch.stack([clips[1][t], clips[0][t]])
+        assert torch.equal(multi.step(batch).stream_errors, copy.step(batch).stream_errors)
+    with pytest.raises(ValueError, match=r"\(2, 3, 12, 12\) float batch of frames"):
+        multi.step(clips[0][0])
+    with pytest.raises(ValueError, match="streams"):
+        PVM(spec, streams=3).load_streams_state(multi.streams_state())
+
+
+def test_one_stream_exports_of_a_model_of_many_predict_as_its_first_stream():
+    model, frames = small_trained_model()
+    singles = apart(model.spec, model.state_dict(), frames + moving_frames(model.spec.frame_size, 30, seed=4), 3)
+    multi = streams_from(singles)
+    for t in range(4):                                    # learning: W1's momentum is no ring any more
+        multi.step(torch.stack(frames[t:t + 3]))
+    exported = PVM(model.spec)
+    exported.load_state_dict(multi.export_state(torch.float32))
+    again = PVM(model.spec, streams=2)                    # a shipped (float16) export goes on in streams
+    again.load_state_dict(multi.export_state())
+    multi.learning = exported.learning = again.learning = False
+    for frame in frames[4:8]:
+        a, b, c = multi.step(torch.stack([frame] * 3)), exported.step(frame), again.step(torch.stack([frame] * 2))
+        torch.testing.assert_close(a.predicted_frame, b.predicted_frame, atol=1e-5, rtol=0)
+        torch.testing.assert_close(c.predicted_frame, b.predicted_frame, atol=2e-3, rtol=0)
+
+
 # --------------------------------------------------------------------------------- wiring, counts
 def test_paper_spec_counts_match_the_original_wiring_and_the_docs():
     from app.resources import ROOT
@@ -355,6 +461,23 @@ def test_layer_inputs_replace_what_a_layer_reads():
         model.step(frames[2], layer_inputs={0: image})
 
 
+def test_a_mix_that_gives_layers_what_they_would_read_changes_nothing():
+    """The mix goes in through static buffers (what a captured step reads): handed the states a layer
+    reads anyway, a step is the plain step, bit for bit, learning included."""
+    model, frames = small_trained_model()
+    plain = PVM(model.spec)
+    plain.load_state_dict(model.state_dict())
+    last = model.step(frames[0])
+    plain.step(frames[0])
+    for frame in frames[1:6]:
+        mixed = model.step(frame, layer_inputs={layer: last.hidden[layer - 1]
+                                                for layer in range(1, model.spec.n_layers)})
+        last = plain.step(frame)
+        assert torch.equal(mixed.predicted_frame, last.predicted_frame)
+        assert all(torch.equal(a, b) for a, b in zip(mixed.hidden, last.hidden))
+    assert all(torch.equal(a, b) for a, b in zip(model.input_weights(), plain.input_weights()))
+
+
 def test_step_result_images_have_the_documented_shapes():
     spec = PVMSpec(**TEST_SPECS["two-step"])
     result = PVM(spec).step(torch.rand(3, spec.frame_size, spec.frame_size))
@@ -436,3 +559,68 @@ def test_train_command_rejects_bad_input_in_one_line(tmp_path, capsys):
         assert main(["train", "pvm", *args, "--steps", "1", "--runs-dir", str(tmp_path)]) == 2
         err = capsys.readouterr().err
         assert message in err and len(err.strip().splitlines()) == 1, err
+
+
+def test_train_command_with_streams_resumes_bit_for_bit_and_counts_frames(tmp_path):
+    from conftest import run_cli
+    from safetensors.torch import load_file
+    spec = tmp_path / "tiny.json"
+    spec.write_text(json.dumps({**TEST_SPECS["one-step"], "initial_learning_rate": 0.05}))
+    dirs = ["--models-dir", str(tmp_path / "models"), "--runs-dir", str(tmp_path / "runs"), "--device", "cpu",
+            "--source", "sample", "--snapshot-every", "100"]
+    whole = run_cli("train", "pvm", "--spec", str(spec), "--steps", "300", "--streams", "3", "--name", "whole", *dirs)
+    assert whole.returncode == 0, whole.stderr
+    first = run_cli("train", "pvm", "--spec", str(spec), "--steps", "200", "--streams", "3", "--name", "part", *dirs)
+    assert first.returncode == 0, first.stderr
+    state = tmp_path / "runs" / "part" / "state.safetensors"
+    wrong = run_cli("train", "pvm", "--resume", str(state), "--steps", "100", "--streams", "2", "--name", "part", *dirs)
+    assert wrong.returncode == 2 and "has 3 streams" in wrong.stderr and len(wrong.stderr.strip().splitlines()) == 1
+    again = run_cli("train", "pvm", "--resume", str(state), "--steps", "100", "--name", "part", *dirs)
+    assert again.returncode == 0, again.stderr
+    for path in ("models/{}.safetensors", "runs/{}/state.safetensors", "runs/{}/state.streams.safetensors"):
+        a, b = (load_file(tmp_path / path.format(name)) for name in ("whole", "part"))
+        assert a.keys() == b.keys() and all(torch.equal(a[k], b[k]) for k in a), path
+    card = json.loads((tmp_path / "models" / "part.json").read_text())
+    assert card["steps"] == 300 and card["streams"] == 3 and card["frames_seen"] == 900
+    assert [(s["steps"], s["streams"], s["frames"]) for s in card["segments"]] == [([0, 200], 3, 600),
+                                                                                 ([200, 300], 3, 300)]
+    assert "sum of the B per-stream updates" in card["streams_are"]
+    # an export of the streams' run goes on as one stream, its card keeping the count
+    single = run_cli("train", "pvm", "--resume", str(tmp_path / "models" / "part.safetensors"), "--steps", "100",
+                     "--name", "single", *dirs)
+    assert single.returncode == 0, single.stderr
+    card = json.loads((tmp_path / "models" / "single.json").read_text())
+    assert card["streams"] == 1 and card["frames_seen"] == 1000 and len(card["segments"]) == 3
+    assert not (tmp_path / "runs" / "single" / "state.streams.safetensors").exists()
+
+
+def test_streams_need_a_video_in_memory_in_one_line(tmp_path):
+    from conftest import run_cli
+    result = run_cli("train", "pvm", "--spec", "pvm-small", "--source", "noise", "--streams", "2", "--steps", "1",
+                     "--runs-dir", str(tmp_path), "--models-dir", str(tmp_path), "--device", "cpu")
+    lines = result.stderr.strip().splitlines()
+    assert result.returncode == 2 and len(lines) == 1 and "--streams 2 reads a video file" in lines[0], result.stderr
+
+
+def test_the_path_a_cuda_graph_records_steps_as_the_eager_one(monkeypatch):
+    """What a captured step runs (the device's ring slot, the mix from static buffers, the shown images
+    after the record, split again), run eagerly on the CPU against the plain eager step."""
+    spec = PVMSpec(**{**TEST_SPECS["two-step"], "enable_feedback_at": 0})
+    eager, graphed = PVM(spec, seed=4), PVM(spec, seed=4)
+    monkeypatch.setattr(graphed, "_replay", graphed._captured)
+    monkeypatch.setattr(PVM, "_graphed", property(lambda self: self is graphed))
+    frames = moving_frames(spec.frame_size, eager.history + 8)
+    g = torch.Generator().manual_seed(0)
+    for t, frame in enumerate(frames):
+        sides = {layer: spec.layer_shapes[layer - 1] * spec.hidden_block_size for layer in (1, 2)}
+        mix = {layer: torch.rand(side, side, generator=g) for layer, side in sides.items()} if t % 3 else None
+        dream = [0.3] * spec.n_layers if t % 5 == 4 else None
+        a = eager.step(frame, dream=dream, layer_inputs=mix)
+        b = graphed.step(frame, dream=dream, layer_inputs=mix, images=True)
+        assert "hidden" in b.__dict__ and "hidden" not in a.__dict__           # computed by the step
+        for name in ("prediction", "next_prediction", "hidden"):
+            assert all(torch.equal(x, y) for x, y in zip(getattr(a, name), getattr(b, name))), name
+        assert torch.equal(a.predicted_frame, b.predicted_frame) and torch.equal(a.predicted_frame_t2, b.predicted_frame_t2)
+        assert torch.equal(a.layer_errors, b.layer_errors)
+    assert all(torch.equal(x, y) for x, y in zip(eager.input_weights(), graphed.input_weights()))
+    assert int(graphed.slot) == graphed._slot

@@ -10,12 +10,14 @@ import torch
 from PIL import Image
 
 from app.experiments.pvm_dreams import correlations
-from app.experiments.pvm_heldout import held_out_frames
+from app.experiments.pvm_heldout import held_out_frames, training_frames
 from app.experiments.pvm_lesions import central_square
 from app.models.checkpoint import save
 from app.models.pvm.model import PVM
 from app.models.pvm.spec import PVMSpec
 from app.sources import open_source
+from app.sources.fit import fit_square
+from app.sources.sample_clip import PVM_TRAINING_CLIP, ClipRenderer, ClipSettings
 from conftest import run_cli
 
 TINY = dict(layer_shapes=[4, 2, 1], input_block_size=4, hidden_block_size=3, initial_learning_rate=0.1,
@@ -48,13 +50,29 @@ def experiment(name: str, model, out) -> dict:
 
 def test_held_out_frames_come_from_another_clip_than_the_training_one():
     size = 16
-    training, held_out = (held_out_frames([0, 90], size, seed, "cpu", progress=False) for seed in (0, 1))
-    source = open_source("sample", size)
-    first = torch.from_numpy(source.read()).permute(2, 0, 1).float() / 255
-    source.close()
+    training = training_frames([0, 90], size, "cpu", progress=False)
+    held_out = held_out_frames([0, 90], size, 1, "cpu", progress=False)
+    # the clip of `python -m app.sources.sample_clip --size 80 --seconds 180 --seed 2`, fitted as a source fits it
+    frame = fit_square(ClipRenderer(80, 5400, 30, seed=2).frame(90), size)
+    assert torch.equal(training[1], torch.from_numpy(frame).permute(2, 0, 1).float() / 255)
     assert held_out.shape == (2, 3, size, size) and 0 <= held_out.min() and held_out.max() <= 1
-    assert (training[0] - first).abs().mean() < 0.03           # seed 0 renders the bundled clip
     assert (held_out - training).abs().mean() > 0.1
+
+
+def mean_sprite_step(renderer: ClipRenderer, frames: int) -> float:
+    """How far the sprites' middles move per frame, on average over the clip (fractions of the frame)."""
+    centres = np.stack([renderer.sprite_centres(i) for i in range(frames + 1)])
+    return float(np.linalg.norm(np.diff(centres, axis=0), axis=2).mean())
+
+
+def test_the_held_out_clip_moves_as_fast_as_the_training_clip():
+    frames = PVM_TRAINING_CLIP.frame_count
+    training = mean_sprite_step(PVM_TRAINING_CLIP.renderer(), frames)
+    held_out = mean_sprite_step(PVM_TRAINING_CLIP.renderer(seed=1), frames)
+    assert abs(held_out / training - 1) < 0.2
+    # the paths repeat once per clip: as long as the bundled clip, the same sprites move 7.5 times as fast
+    short = ClipSettings(size=80, seconds=24.0, fps=30)
+    assert mean_sprite_step(short.renderer(seed=1), short.frame_count) > 5 * training
 
 
 def test_correlations_are_pearson_r_between_every_pair():
@@ -81,7 +99,8 @@ def test_pvm_lesions_quick(tiny_pvm, tmp_path):
         assert 0 < s["frame_error"] < 0.5 and len(s["layer_errors"]) == 2
         assert all(math.isfinite(e) and e > 0 for e in s["layer_errors"])
     assert len({s["frame_error"] for s in scores.values()}) == 4      # every lesion changes the predictions
-    assert 0 < data["previous_frame_error"] < 0.2
+    baselines = data["baselines"]
+    assert 0 < baselines["copy"] < baselines["block_mean"] < 0.5 and 0 < baselines["least_squares"] < 0.5
 
 
 def test_pvm_fill_in_quick(tiny_pvm, tmp_path):

@@ -12,13 +12,13 @@ from PIL import ImageGrab
 
 from conftest import ROOT
 from test_rules import GENERAL_LINE, break_line, shader_copy
+from app.ui.panel import PANEL_WIDTH
 from test_window import display, hypnagogia, quit_window, wait_for  # noqa: F401 (display is a fixture)
 
 pytestmark = pytest.mark.skipif(not (shutil.which("Xvfb") and shutil.which("xdotool")),
                                 reason="needs Xvfb and xdotool (apt-get install xvfb xdotool)")
 
 WARN = (255, 199, 76)           # app.ui.panel.WARN: the colour of the panel's status messages
-PANEL_WIDTH = 400
 
 
 def warning_pixels(display, data, window_width) -> int:

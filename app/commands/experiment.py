@@ -38,8 +38,8 @@ def register(sub) -> None:
             p.add_argument("--model", required=True, help="the trained model (a PVM for the pvm-* experiments): a "
                            "name in models/ or a .safetensors path")
             add_device(p)
-            p.add_argument("--seed", type=int, default=1, help="seed of the held-out clip (default 1; the sample "
-                           "clip that `hypnagogia train pvm --source sample` reads is seed 0)")
+            p.add_argument("--seed", type=int, default=1, help="seed of the held-out clip (default 1), rendered "
+                           "as long and as fast as the shipped PVMs' training clip (seed 2)")
         else:
             p.add_argument("--seed", type=int, default=0, help="seed of the data, the weights and the noise")
         p.add_argument("--quick", action="store_true", help="a small version that runs in seconds (for tests)")

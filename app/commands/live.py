@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import argparse
 
-from app.commands.args import add_common, non_negative_int
+from app.commands.args import add_common, add_controllers, non_negative_int
 from app.resources import captures_dir
 
 DEFAULT_SOURCE = "webcam"
@@ -13,6 +13,7 @@ DEFAULT_SOURCE = "webcam"
 def register(sub) -> None:
     live = sub.add_parser("live", help="the window: dream on a webcam or file, steered from the panel (default)")
     add_common(live, source=DEFAULT_SOURCE)
+    add_controllers(live)
     live.add_argument("--fullscreen", action="store_true", help="start fullscreen")
     live.add_argument("--captures", default=None, help="folder for screenshots and recordings "
                       f"(default {str(captures_dir()).replace('%', '%%')})")

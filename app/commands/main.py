@@ -26,7 +26,7 @@ from app.errors import UserError  # noqa: E402
 from app.outputs.signals import describe, handled  # noqa: E402
 
 COMMANDS = ("live", "record", "bench", "attractors", "train", "dreamcheck", "experiment", "info", "params",
-            "probe")
+            "probe", "presets")
 # The commands that promise Ctrl-C: SIGINT, SIGTERM and SIGHUP end them keeping every frame, SIGINT
 # even where it was inherited ignored (app.outputs.signals). The others end on Ctrl-C as Python does.
 CTRL_C_COMMANDS = ("live", "record")

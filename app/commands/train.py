@@ -38,9 +38,11 @@ def register(sub) -> None:
     ae.add_argument("--lr", type=positive_number, default=2e-3, help="peak Adam learning rate (default 2e-3)")
     add_device(ae, "trains")
     data = ae.add_mutually_exclusive_group()
-    data.add_argument("--data", default=None, metavar="PATH",
-                      help="train on a video file, an image or a folder of images (default: the bundled photos, "
-                           "assets/photos/)")
+    data.add_argument("--data", default=None, metavar="DATA",
+                      help="train on a video file, an image or a folder of images; on photos (a film of slow "
+                           "pans, zooms and cross-fades over every shipped photo and wallpaper) or sample (the "
+                           "sample clip); or on several joined by +, e.g. photos+sample (default: the bundled "
+                           "photos, assets/photos/)")
     data.add_argument("--webcam", type=positive_number, default=None, metavar="S",
                       help="record S seconds of the webcam, then train on them")
     ae.add_argument("--resume", default=None, metavar="CKPT", help="continue from RUNS/NAME/state.pt (all "
@@ -100,6 +102,16 @@ def _register_pvm(kinds) -> None:
                      "or a .safetensors PVM")
     pvm.add_argument("--snapshot-every", type=positive_int, default=5000, metavar="N",
                      help="steps between snapshots of the state and the error curve (default 5000)")
+    pvm.add_argument("--streams", type=positive_int, default=None, metavar="B",
+                     help="B independent streams through the same weights, the video read at B evenly spaced "
+                          "offsets (it must fit in memory): a step's update is the sum of the B per-stream "
+                          "updates at the spec's rate, so every frame teaches at that rate and a step moves the "
+                          "weights up to B times as far; the schedule counts steps, B frames each (default 1, "
+                          "or the resumed run's)")
+    pvm.add_argument("--held-out", type=int, default=None, metavar="SEED",
+                     help="at the end, measure the model on the sample clip rendered with SEED as long and as "
+                          "fast as the training video, beside copying the previous frame, its block means and a "
+                          "least-squares predictor fit on the video; written to the card")
     add_device(pvm, "trains")
     pvm.add_argument("--seed", type=int, default=0, help="seed of the initial weights")
     pvm.add_argument("--models-dir", default=str(user_models_dir()), metavar="DIR",
@@ -127,7 +139,7 @@ def train_ae(args) -> int:
     if args.webcam is not None:
         frames = data.from_webcam(args.webcam, args.batch)
     elif args.data is not None:
-        frames = data.from_path(args.data, args.batch)
+        frames = data.from_spec(args.data, args.batch, args.seed)
     else:
         frames = data.bundled()
     config = trainer.TrainConfig(

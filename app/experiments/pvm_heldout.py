@@ -1,9 +1,11 @@
 """What the PVM experiments share: a trained PVM, frames it never saw, context lesions, and images.
 
-Held-out frames come from the sample clip's renderer with another seed than the one that made
-``assets/sample.mp4`` (seed 0, which ``hypnagogia train pvm --source sample`` reads): the same photos
-under other scenes, camera paths, crops and moving patches. They are rendered at the clip's size and
-fitted to the model's frame size as the training frames are, in memory, in pure torch and numpy.
+Held-out frames come from the sample clip's renderer with another seed than the clip the shipped
+PVMs learned from (``PVM_TRAINING_CLIP``: seed 2, 80², 180 s at 30 fps): the same photos under other
+scenes, camera paths, crops and moving patches, in a clip of the same size, length and frame rate,
+so that everything moves as fast as in training (the sprites' paths repeat once per clip). They are
+fitted to the model's frame size as the training frames were, in memory, in pure torch and numpy.
+The training clip's own frames render the same way.
 """
 
 from __future__ import annotations
@@ -14,15 +16,11 @@ from dataclasses import dataclass
 import numpy as np
 import torch
 from torch import Tensor
-from tqdm import tqdm
 
 from app.errors import UserError
 from app.models import checkpoint
 from app.models.pvm.model import PVM
-from app.sources.fit import fit_square
-from app.sources.sample_clip import ClipRenderer
-
-CLIP_SIZE, CLIP_FRAMES, CLIP_FPS = 256, 720, 30      # as app.sources.sample_clip renders assets/sample.mp4
+from app.sources.sample_clip import PVM_TRAINING_CLIP, ClipSettings, render_frames
 
 
 def load_pvm(name: str, device: str) -> PVM:
@@ -36,13 +34,17 @@ def load_pvm(name: str, device: str) -> PVM:
 
 
 def held_out_frames(indices: Sequence[int], size: int, seed: int, device: torch.device | str,
-                    progress: bool) -> Tensor:
-    """Frames ``indices`` of the sample clip rendered with ``seed`` (it loops), as (n, 3, size, size)
+                    progress: bool, clip: ClipSettings = PVM_TRAINING_CLIP) -> Tensor:
+    """Frames ``indices`` of a clip like ``clip`` rendered with ``seed`` (it loops), as (n, 3, size, size)
     floats in [0, 1]."""
-    renderer = ClipRenderer(CLIP_SIZE, CLIP_FRAMES, CLIP_FPS, seed)
-    frames = [fit_square(renderer.frame(i % CLIP_FRAMES), size)
-              for i in tqdm(indices, desc=f"held-out clip (seed {seed})", disable=not progress, leave=False)]
-    return torch.from_numpy(np.stack(frames)).to(device).permute(0, 3, 1, 2).float().div_(255)
+    frames = render_frames(clip, indices, size, seed, progress)
+    return torch.from_numpy(frames).to(device).permute(0, 3, 1, 2).float().div_(255)
+
+
+def training_frames(indices: Sequence[int], size: int, device: torch.device | str, progress: bool,
+                    clip: ClipSettings = PVM_TRAINING_CLIP) -> Tensor:
+    """Frames ``indices`` of the training clip ``clip`` itself, as ``held_out_frames`` gives them."""
+    return held_out_frames(indices, size, clip.seed, device, progress, clip)
 
 
 @dataclass(frozen=True)

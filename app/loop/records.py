@@ -74,3 +74,13 @@ class StepRecord:
     top_change = property(lambda self: self._read()[1])
     error = property(lambda self: self._own.floats()[ERROR])
     finite = property(lambda self: self._read()[3] > 0)
+
+
+def latest_readouts(history) -> dict:
+    """What the newest step whose values are already on the host measured (a loop never waits for
+    them): its step, image change, top layer change and prediction error; {} before the first."""
+    for record in reversed(history):
+        if record.done:
+            return {"step": record.step, "change": record.image_change, "top_change": record.top_change,
+                    "error": record.error}
+    return {}

@@ -11,6 +11,7 @@ import moderngl
 import torch
 
 from app.errors import UserError
+from app.controllers.params import controller_params
 from app.gl.mixer import RuleSet
 from app.loop.device import pick_device
 from app.loop.engine import Engine
@@ -40,8 +41,10 @@ def default_size(device: torch.device) -> int:
 
 
 def full_registry() -> Registry:
-    """The loop's parameters and every model kind's (the rules add theirs when they load)."""
+    """The loop's parameters, the controllers' and every model kind's (the rules add theirs when they load)."""
     registry = make_registry()
+    for param in controller_params():
+        registry.declare(param)
     declare_model_params(registry)
     return registry
 

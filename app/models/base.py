@@ -161,6 +161,10 @@ class ModelKind:
     panel_groups: tuple[str, ...] = ()          # registry groups of those parameters, shown in the panel
     # normal values of registry addresses for this kind; ``role:NAME`` names a rule input by its role
     mode_defaults: dict[str, Any] = field(default_factory=dict)
+    # the lesions a key or a pad toggles: name → (bool address, its lesioned value); per-layer addresses
+    # toggle every layer at once
+    lesions: dict[str, tuple[str, bool]] = field(default_factory=lambda: {
+        "top-down": ("lesion.down", True), "bottom-up": ("lesion.up", True)})
     # registry values under which a model that learns does so at every step at a fixed rate (bench --learn)
     learning_settings: dict[str, Any] = field(default_factory=dict)
     # the card's architecture.config and whether the weights are an export → the shapes of the state the

@@ -6,6 +6,7 @@ import os
 import queue
 import threading
 import time
+from dataclasses import dataclass
 from fractions import Fraction
 from pathlib import Path
 
@@ -31,6 +32,12 @@ FRAGMENTED = {"movflags": "frag_every_frame+empty_moov+default_base_moof", "flus
 MUX_OPTIONS = {"mp4": FRAGMENTED, "mov": FRAGMENTED,
                "matroska": {"cluster_size_limit": "1", "cluster_time_limit": "0", "flush_packets": "1"},
                "gif": {"flush_packets": "1"}}
+# With a sound track, MP4 and MOV cut a fragment as each frame comes instead (frag_every_frame
+# mistimes the frames of a file with two tracks), and write the moov with the first fragment, when
+# the AAC encoder's priming is known, so that its edit list keeps the sound in step with the frames.
+SOUND_FRAGMENTED = {"movflags": "empty_moov+default_base_moof+delay_moov", "flush_packets": "1"}
+AAC_BITS_PER_CHANNEL = 96_000
+AAC_BLOCK = 1024
 # zerolatency: no B-frames or lookahead, so each frame leaves the encoder as soon as it goes in, and
 # the threads (x264's automatic count: one per core) share the slices of each frame. At veryfast,
 # 1080p60 takes about 1.6 cores' worth of x264 (docs/performance.md).
@@ -41,6 +48,17 @@ X264_PARAMS = "colormatrix=smpte170m"
 # Data reaches the OS after every frame; fsync bounds what a power cut can take to this long.
 FSYNC_INTERVAL_S = 1.0
 PUT_POLL_S = 0.1
+
+
+@dataclass(frozen=True)
+class Soundtrack:
+    """The sound of a recording: (channels, n) float32 samples, −1…1, mono or stereo, at ``rate`` Hz
+    (one AAC takes; 32 kHz or more keeps the ends within 16 ms). Frame i carries the samples from
+    i / fps to (i + 1) / fps seconds, silence past their end, so the sound lasts as long as the
+    frames written, however the recording ends: AAC holds whole blocks of AAC_BLOCK samples, and
+    the last block ends as near to the last frame's end as blocks can."""
+    samples: np.ndarray
+    rate: int
 
 
 def container_format(path: str | Path) -> str:
@@ -72,6 +90,10 @@ class VideoRecorder:
 
     frames_written counts frames whose bytes are in the file: the muxer holds the newest frame
     until the next one arrives, so while recording it trails the frames encoded by one.
+
+    ``soundtrack`` (MP4, MOV, MKV) adds an AAC track, encoded with the frames and interleaved with
+    them in the file; frames_written then trails by one or two more, the muxer holding frames until
+    the sound (which the encoder hands on a block late) has caught up with them.
     A write failure (disk full, ...) ends the recording, keeps the frames already in the file
     and sets `error`. In fixed-step mode write() then raises it as a UserError, and so does
     close() if write() has not.
@@ -79,7 +101,8 @@ class VideoRecorder:
 
     def __init__(self, path: str | Path, width: int, height: int, fps: float = 30.0, *,
                  live: bool = False, queue_frames: int = 8, crf: int = 18, preset: str = "veryfast",
-                 threads: int = 0, unique: bool = False, staged: bool = False, overwrite: bool = False):
+                 threads: int = 0, unique: bool = False, staged: bool = False, overwrite: bool = False,
+                 soundtrack: Soundtrack | None = None):
         self.path = Path(path)
         self.live = live
         self.frames_written = 0
@@ -88,6 +111,10 @@ class VideoRecorder:
         self.saved_path: Path | None = None      # where the file is after close; None: no frame, no file
         self._format = container_format(self.path)
         _check_settings(width, height, fps, queue_frames, crf, preset, threads)
+        if soundtrack is not None and self._format == "gif":
+            raise UserError(f"cannot record sound into '{self.path.name}': a GIF holds none; end it in .mp4, .mov "
+                            f"or .mkv")
+        self._soundtrack = soundtrack
         self._size = (height, width)
         self._pad = (0, 0) if self._format == "gif" else (height % 2, width % 2)
         self._staged: StagedFile | None = None
@@ -99,9 +126,12 @@ class VideoRecorder:
             self._writing = self.path
         self._finished = False
         try:
-            self._container = av.open(self._file, "w", format=self._format, options=MUX_OPTIONS[self._format])
+            self._container = av.open(self._file, "w", format=self._format, options=self._mux_options(fps))
             self._stream = self._add_video_stream(width + self._pad[1], height + self._pad[0], fps, crf, preset,
                                                   threads)
+            self._sound = self._add_sound_stream(soundtrack) if soundtrack is not None else None
+            self._sound_sent = 0
+            self._sound_muxed = Fraction(0)         # seconds of sound handed to the muxer
         except BaseException:
             self._finish_file()
             raise
@@ -164,6 +194,22 @@ class VideoRecorder:
             self._error_raised = True  # already unwinding: leave the reason in `error` rather than mask exc
         self.close()
 
+    def _mux_options(self, fps: float) -> dict:
+        if self._soundtrack is None or self._format not in ("mp4", "mov"):
+            return MUX_OPTIONS[self._format]
+        # a fragment is cut at the first packet at least this long after the fragment's start
+        return {**SOUND_FRAGMENTED, "frag_duration": str(max(1, int(900_000 / fps)))}
+
+    def _add_sound_stream(self, soundtrack: Soundtrack):
+        channels = soundtrack.samples.shape[0]
+        if soundtrack.samples.ndim != 2 or channels not in (1, 2):
+            raise UserError(f"a recording's sound is mono or stereo, got {channels} channels")
+        stream = self._container.add_stream("aac", rate=soundtrack.rate)
+        stream.layout = "mono" if channels == 1 else "stereo"
+        stream.format = "fltp"
+        stream.bit_rate = AAC_BITS_PER_CHANNEL * channels
+        return stream
+
     def _add_video_stream(self, width: int, height: int, fps: float, crf: int, preset: str, threads: int):
         rate = Fraction(fps).limit_denominator(1001)
         if self._format == "gif":
@@ -200,7 +246,11 @@ class VideoRecorder:
                 video_frame.time_base = self._stream.codec_context.time_base
                 self._mux(self._stream.encode(video_frame))
                 index += 1
+                self._send_sound(index)
             self._mux(self._stream.encode(None))
+            if self._sound is not None:
+                self._send_sound(index, last=True)
+                self._mux(self._sound.encode(None), video=False)
             self._container.close()
             self._file.flush()
             if self._packets_muxed:
@@ -214,16 +264,49 @@ class VideoRecorder:
         finally:
             self._done.set()
 
-    def _mux(self, packets: list[av.Packet]) -> None:
+    def _send_sound(self, frames: int, last: bool = False) -> None:
+        """The soundtrack from where it was sent up to the end of frame ``frames`` − 1, in whole AAC
+        blocks: the blocks that fit while recording, and at the ``last`` up to the block end nearest
+        the frames' end."""
+        if self._sound is None:
+            return
+        samples, rate = self._soundtrack.samples, self._soundtrack.rate
+        end = frames * self._stream.codec_context.time_base * rate        # time_base: seconds per frame
+        end = (round(end / AAC_BLOCK) if last else int(end // AAC_BLOCK)) * AAC_BLOCK
+        start = self._sound_sent
+        if end <= start:
+            return
+        chunk = np.zeros((samples.shape[0], end - start), np.float32)
+        have = samples[:, start:end]
+        chunk[:, :have.shape[1]] = have
+        frame = av.AudioFrame.from_ndarray(chunk, format="fltp", layout=self._sound.layout.name)
+        frame.sample_rate = rate
+        frame.pts = start
+        frame.time_base = Fraction(1, rate)
+        self._sound_sent = end
+        self._mux(self._sound.encode(frame), video=False)
+
+    def _mux(self, packets: list[av.Packet], video: bool = True) -> None:
         for packet in packets:
+            if not video and packet.pts is not None:
+                self._sound_muxed = max(self._sound_muxed, packet.pts * packet.time_base)
             self._container.mux(packet)
             self._file.flush()
-            self._packets_muxed += 1
-            self.frames_written = self._packets_muxed - 1
+            if video:
+                self._packets_muxed += 1
+            self.frames_written = self._frames_in_file()
             self._bytes_kept = self._file.tell()
             if time.monotonic() - self._last_fsync >= FSYNC_INTERVAL_S:
                 os.fsync(self._file.fileno())
                 self._last_fsync = time.monotonic()
+
+    def _frames_in_file(self) -> int:
+        """The muxer holds the newest frame until the next one; with sound, it holds the frames until
+        sound starting after them has come."""
+        muxed = self._packets_muxed
+        if self._sound is not None:
+            muxed = min(muxed, int(self._sound_muxed / self._stream.codec_context.time_base))
+        return max(0, muxed - 1)
 
     def _abandon(self) -> None:
         """After a failed write: close the muxer, then cut the file back to its last whole frame."""

@@ -6,6 +6,10 @@ shapes drift across on smooth paths, occluding one another. Every motion is peri
 the clip's length, so the clip loops without a jump.
 
     python -m app.sources.sample_clip [--out assets/sample.mp4]
+
+The sprites' paths repeat once per clip, so a clip's length sets how fast they move: a held-out
+clip compares with a training clip when both have the same length and frame rate
+(``ClipSettings``).
 """
 
 import argparse
@@ -23,6 +27,7 @@ from tqdm import tqdm
 
 from app.resources import ASSET_DIR
 from app.errors import UserError
+from app.sources.fit import fit_square
 from app.sources.photos import training_photos
 
 MAX_FILE_BYTES = 3_000_000
@@ -35,6 +40,39 @@ PATCH_COUNT = 3
 PATCH_CANDIDATES = 8
 SHADOW_OFFSET = (0.015, 0.025)  # fraction of the frame, towards bottom right
 SHADOW_STRENGTH = 0.35
+
+
+@dataclass(frozen=True)
+class ClipSettings:
+    """How a clip is rendered: the arguments of this module's command line."""
+
+    size: int = 256
+    seconds: float = 24.0
+    fps: int = 30
+    seed: int = 0
+
+    @property
+    def frame_count(self) -> int:
+        return round(self.seconds * self.fps)
+
+    def renderer(self, seed: int | None = None) -> "ClipRenderer":
+        """The renderer of this clip, or of one as long and as fast with another seed."""
+        return ClipRenderer(self.size, self.frame_count, self.fps, self.seed if seed is None else seed)
+
+
+# what the shipped PVMs learned from (their cards: `--out runs/pvm-train.mp4 --size 80 --seconds 180 --seed 2`)
+PVM_TRAINING_CLIP = ClipSettings(size=80, seconds=180.0, fps=30, seed=2)
+
+
+def render_frames(clip: ClipSettings, indices: Iterable[int], size: int, seed: int | None = None,
+                  progress: bool = False) -> np.ndarray:
+    """Frames ``indices`` (the clip loops) of ``clip``, or of a clip as long and as fast with ``seed``,
+    fitted to size × size as a source fits them: (n, size, size, 3) uint8 RGB."""
+    renderer = clip.renderer(seed)
+    indices = list(indices)
+    label = f"clip seed {clip.seed if seed is None else seed}"
+    return np.stack([fit_square(renderer.frame(i % clip.frame_count), size)
+                     for i in tqdm(indices, desc=label, disable=not progress, leave=False)])
 
 
 @dataclass(frozen=True)
@@ -167,10 +205,19 @@ class ClipRenderer:
             borderMode=cv2.BORDER_REFLECT_101,
         )
 
+    def sprite_centres(self, index: int) -> np.ndarray:
+        """(sprites, 2): where each sprite's middle is at frame `index`, (x, y) as fractions of the frame."""
+        return np.array([self._centre(sprite, index / self._fps) for sprite in self._sprites])
+
+    def _centre(self, sprite: Sprite, time: float) -> tuple[float, float]:
+        phase = 2 * math.pi * time / self._duration
+        return (0.5 + sum(a * math.sin(k * phase + p) for a, k, p in sprite.path_x),
+                0.5 + sum(a * math.sin(k * phase + p) for a, k, p in sprite.path_y))
+
     def _draw_sprite(self, canvas: np.ndarray, sprite: Sprite, time: float) -> None:
         phase = 2 * math.pi * time / self._duration
-        center_x = self._canvas * (0.5 + sum(a * math.sin(k * phase + p) for a, k, p in sprite.path_x))
-        center_y = self._canvas * (0.5 + sum(a * math.sin(k * phase + p) for a, k, p in sprite.path_y))
+        fraction_x, fraction_y = self._centre(sprite, time)
+        center_x, center_y = self._canvas * fraction_x, self._canvas * fraction_y
         angle = sprite.turn_start + sprite.turns_per_clip * phase
         shadow_x = center_x + SHADOW_OFFSET[0] * self._canvas
         shadow_y = center_y + SHADOW_OFFSET[1] * self._canvas

@@ -3,8 +3,15 @@
 Progress shows steps/s and the mean frame error. Every ``--snapshot-every`` steps the full state
 (weights, momentum, activity, step counter) goes to ``RUNS/NAME/state.safetensors`` (``--runs-dir``)
 with the error curve (``curve.json``, ``error.png``); ``--resume`` continues from it (or from any PVM
-model), and the end exports ``NAME.safetensors`` with a card (spec, data, steps, final error,
-command) to ``--models-dir``, by default the user's models folder.
+model), and the end exports ``NAME.safetensors`` with a card (spec, data, steps, frames seen, every
+segment of the training, final error, command) to ``--models-dir``, by default the user's models
+folder.
+
+``--streams B`` runs B streams through the same weights (``app.models.pvm.model``): a video file
+read at B evenly spaced offsets. Their momentum and the activity of streams 1 … B − 1 go beside the
+state, to ``state.streams.safetensors``; the state itself is that of stream 0 and loads as any PVM.
+With ``--held-out SEED`` the card also gets the exported model's error on a held-out clip beside
+the baselines of ``app.models.pvm.baselines``.
 """
 
 from __future__ import annotations
@@ -15,22 +22,63 @@ import re
 import shlex
 import sys
 import time
+from dataclasses import dataclass, field
 from pathlib import Path
 
 import numpy as np
 import torch
+from safetensors import SafetensorError
+from safetensors.torch import load_file, save_file
 from tqdm import tqdm
 
 from app.resources import runs_dir, user_models_dir
 from app.errors import UserError
 from app.models import checkpoint
+from app.models.pvm.baselines import held_out_report
 from app.models.pvm.model import PVM
 from app.models.pvm.spec import load_spec
+from app.sources.sample_clip import ClipSettings, render_frames
 
 LOG_EVERY = 100                 # steps per point of the error curve
 PRELOAD_BYTES = 1 << 30         # a video file up to this size as float frames is held on the device
 WAIT_FOR_FRAME_S = 0.002
+HELD_OUT_WARMUP, HELD_OUT_FRAMES = 100, 600     # as the pvm-lesions experiment measures
 NAME = re.compile(r"[A-Za-z0-9][A-Za-z0-9._-]*")
+STREAMS_NOTE = ("B streams read the video at B evenly spaced offsets through the same weights; a step's update is "
+                "the sum of the B per-stream updates at the spec's rate, so every frame teaches at that rate and a "
+                "step moves the weights up to B times as far as a step of one stream. The schedule (layer delays, "
+                "the final rate, context switch-on) counts steps, B frames each.")
+
+
+@dataclass
+class _Segments:
+    """What the card says of the training: the segments before this run and this one."""
+    earlier: list[dict]
+    frames_before: int
+    first_step: int
+    streams: int
+    device: str
+    command: str
+    started: float = field(default_factory=time.perf_counter)
+
+    @classmethod
+    def after(cls, card: dict, model: PVM, device: torch.device, command: str) -> _Segments:
+        """This run's, continuing a model with ``card`` (one trained before segments were recorded
+        counts as one segment of one stream)."""
+        earlier = card.get("segments")
+        if earlier is None:
+            earlier = [{"steps": [0, model.steps], "streams": 1, "frames": model.steps,
+                        "command": card.get("command")}] if model.steps else []
+        return cls(earlier, int(card.get("frames_seen", model.steps)), model.steps, model.streams, str(device),
+                   command)
+
+    def card(self, model: PVM) -> dict:
+        steps = model.steps - self.first_step
+        seconds = time.perf_counter() - self.started
+        segment = {"steps": [self.first_step, model.steps], "streams": self.streams, "frames": steps * self.streams,
+                   "device": self.device, "seconds": round(seconds, 1), "command": self.command}
+        return {"steps": model.steps, "streams": self.streams, "frames_seen": self.frames_before + steps * self.streams,
+                "segments": [*self.earlier, segment]}
 
 
 def train_pvm(args) -> int:
@@ -40,16 +88,26 @@ def train_pvm(args) -> int:
     if args.name is not None and not NAME.fullmatch(args.name):
         raise UserError(f"--name {args.name!r}: use letters, digits, '.', '_' and '-' (e.g. pvm-mine)")
     device = pick_device(args.device)
-    model, curve, spec_name = _start(args, device)
+    model, curve, spec_name, card_before = _start(args, device)
     name = args.name or spec_name
     run_dir = Path(args.runs_dir) / name
     source = open_source(args.source, model.spec.frame_size, realtime=False)
     if source.message:
         print(source.message, file=sys.stderr)
-    next_frame = _frame_feed(source, model.spec.frame_size, device)
+    try:
+        feed = _Feed(source, model.spec.frame_size, device, model.streams, model.steps)
+        if args.held_out is not None and feed.frames is None:
+            raise UserError(f"--held-out needs a video file that fits in memory to fit its baselines on; "
+                            f"{source.name} is not one")
+    except UserError:
+        source.close()
+        raise
+    command = shlex.join(_command(args))
+    segments = _Segments.after(card_before, model, device, command)
     card = {"description": f"PVM ({spec_name}) trained online on {source.name}", "spec": spec_name,
-            "data": f"{args.source} ({source.name}), {model.spec.frame_size}² frames",
-            "command": shlex.join(_command(args))}
+            "data": f"{args.source} ({source.name}), {model.spec.frame_size}² frames", "command": command}
+    if model.streams > 1:
+        card["streams_are"] = STREAMS_NOTE
     start, first = time.perf_counter(), model.steps
     bar = tqdm(total=args.steps, unit="step", desc=f"train {name}")
 
@@ -60,7 +118,7 @@ def train_pvm(args) -> int:
     window, counted = torch.zeros(model.spec.n_layers, device=device), 0
     try:
         for i in range(1, args.steps + 1):
-            window += model.step(next_frame()).layer_errors
+            window += model.step(feed()).layer_errors
             counted += 1
             if model.steps % LOG_EVERY == 0:
                 errors = (window / counted).tolist()
@@ -70,12 +128,12 @@ def train_pvm(args) -> int:
                 bar.set_postfix(error=f"{errors[0]:.4f}")
             bar.update()
             if i % args.snapshot_every == 0:
-                _snapshot(model, curve, run_dir, card)
+                _snapshot(model, curve, run_dir, {**card, **segments.card(model)})
             if out_of_time():
                 break
     except KeyboardInterrupt:
         bar.close()
-        _snapshot(model, curve, run_dir, card)
+        _snapshot(model, curve, run_dir, {**card, **segments.card(model)})
         print(f"interrupted at step {model.steps}; resume with --resume {run_dir / 'state.safetensors'}",
               file=sys.stderr)
         raise
@@ -85,58 +143,130 @@ def train_pvm(args) -> int:
     seconds = time.perf_counter() - start
     if counted:
         curve.append([model.steps, *(window / counted).tolist()])
-    card.update(_summary(model, curve, device, seconds, model.steps - first))
+    card.update(_summary(model, curve, device, seconds, model.steps - first), **segments.card(model))
+    if args.held_out is not None:
+        card["held_out"] = _held_out(model, feed, source, args.held_out)
     _snapshot(model, curve, run_dir, card)
     path = checkpoint.save(model, Path(args.models_dir) / name, card, export=True)
-    print(f"{name}: {model.steps} steps, frame error {card['final_error'][0]:.4f}, "
+    print(f"{name}: {model.steps} steps, {card['frames_seen']} frames seen, frame error {card['final_error'][0]:.4f}, "
           f"{card['steps_per_s']:.0f} steps/s; wrote {path}, {path.with_suffix('.json')} and {run_dir}/")
     return 0
 
 
-def _start(args, device: torch.device) -> tuple[PVM, list, str]:
-    """The model (fresh from --spec, or the one --resume names), its error curve and its spec's name."""
+def _start(args, device: torch.device) -> tuple[PVM, list, str, dict]:
+    """The model (fresh from --spec, or the one --resume names, with --streams streams), its error
+    curve, its spec's name and the card it was trained under so far."""
     if args.resume is None:
         if args.spec is None:
             raise UserError("train pvm needs --spec (e.g. --spec pvm-small) or --resume CKPT")
-        return PVM(load_spec(args.spec), device, seed=args.seed), [], Path(args.spec).stem
+        model = PVM(load_spec(args.spec), device, seed=args.seed, streams=args.streams or 1)
+        return model, [], Path(args.spec).stem, {}
     loaded = checkpoint.load(args.resume, device)
     if not isinstance(loaded.model, PVM):
         raise UserError(f"--resume {args.resume}: not a PVM checkpoint; pass runs/NAME/state.safetensors")
     if args.spec is not None and load_spec(args.spec) != loaded.model.spec:
         raise UserError(f"--resume {args.resume}: its spec differs from --spec {args.spec}; drop --spec to resume")
+    model = loaded.model
+    extra = _streams_file(loaded.path)
+    saved = _read_streams(extra) if extra.is_file() else None
+    streams = args.streams or (1 if saved is None else len(saved["streams.hidden"]) + 1)
+    if saved is not None and streams != len(saved["streams.hidden"]) + 1:
+        raise UserError(f"--streams {streams}: the run at {loaded.path} has {len(saved['streams.hidden']) + 1} "
+                        f"streams; drop --streams to resume it")
+    if streams > 1:
+        model = PVM(loaded.model.spec, device, streams=streams)
+        model.load_state_dict(loaded.model.state_dict())
+        if saved is not None:
+            try:
+                model.load_streams_state(saved)
+            except ValueError as e:
+                raise UserError(f"{extra}: {e}; delete it to resume the state beside it with one stream") from None
     curve_path = loaded.path.parent / "curve.json"
     curve = json.loads(curve_path.read_text()) if curve_path.is_file() else []
-    return loaded.model, [row for row in curve if row[0] <= loaded.model.steps], loaded.card.get("spec", loaded.name)
+    return (model, [row for row in curve if row[0] <= model.steps], loaded.card.get("spec", loaded.name),
+            loaded.card)
 
 
-def _frame_feed(source, size: int, device: torch.device):
-    """A function returning the next frame as (3, S, S) floats in [0, 1]. A video file that fits in
-    PRELOAD_BYTES is decoded once and cycled on the device, so a step never waits for decoding or a
+def _streams_file(state: Path) -> Path:
+    return state.with_suffix(".streams.safetensors")
+
+
+def _read_streams(path: Path) -> dict[str, torch.Tensor]:
+    try:
+        state = load_file(str(path))
+    except (SafetensorError, OSError, ValueError) as e:
+        state = {"error": str(e).strip()[:120]}
+    if "streams.hidden" not in state:
+        raise UserError(f"{path} is not the streams of a PVM run ({state.get('error', 'no streams.hidden')}); "
+                        f"delete it to resume the state beside it with one stream")
+    return state
+
+
+class _Feed:
+    """The next frame (one stream: (3, S, S)) or frames ((B, 3, S, S), stream b at offset b·count/B of
+    the video) as floats in [0, 1], from ``start`` steps in. A video file that fits in PRELOAD_BYTES
+    is decoded once (``frames``) and cycled on the device, so a step never waits for decoding or a
     host-to-device copy (on a GPU that wait, not the model, would set the pace); a webcam is waited
     for, never repeated."""
-    count = getattr(source, "frame_count", 0)
-    if 0 < count * 3 * size * size * 4 <= PRELOAD_BYTES:
-        frames = torch.stack([_to_tensor(source.read(), device) for _ in tqdm(range(count), desc="decode", unit="frame",
-                                                                              leave=False)])
-        position = itertools.count()
-        return lambda: frames[next(position) % count]
 
-    def read() -> torch.Tensor:
-        frame = source.read()
-        while frame is None:
-            time.sleep(WAIT_FOR_FRAME_S)
-            frame = source.read()
-        return _to_tensor(frame, device)
-    return read
+    def __init__(self, source, size: int, device: torch.device, streams: int, start: int):
+        count = getattr(source, "frame_count", 0)
+        self.source, self.device, self.frames = source, device, None
+        if 0 < count * 3 * size * size * 4 <= PRELOAD_BYTES:
+            self.frames = torch.stack([_to_tensor(source.read(), device)
+                                       for _ in tqdm(range(count), desc="decode", unit="frame", leave=False)])
+            self._position = itertools.count(start)
+            offsets = torch.arange(streams) * count // streams
+            self._positions = ((offsets + start) % count).to(device)
+        elif streams > 1:
+            raise UserError(f"--streams {streams} reads a video file at {streams} offsets, one that fits in memory "
+                            f"({PRELOAD_BYTES >> 30} GiB of frames); {source.name} is not one")
+        self._streams = streams
+
+    def __call__(self) -> torch.Tensor:
+        if self.frames is None:
+            frame = self.source.read()
+            while frame is None:
+                time.sleep(WAIT_FOR_FRAME_S)
+                frame = self.source.read()
+            return _to_tensor(frame, self.device)
+        if self._streams == 1:
+            return self.frames[next(self._position) % len(self.frames)]
+        batch = self.frames.index_select(0, self._positions)
+        self._positions.add_(1).remainder_(len(self.frames))
+        return batch
 
 
 def _to_tensor(frame: np.ndarray, device: torch.device) -> torch.Tensor:
     return torch.from_numpy(np.ascontiguousarray(frame)).to(device).permute(2, 0, 1).float().div_(255)
 
 
+def _held_out(model: PVM, feed: _Feed, source, seed: int) -> dict:
+    """The model's error on the sample clip rendered with ``seed`` as long and as fast as the training
+    video (its frame count and rate, at the model's frame size), beside the baselines, whose least
+    squares fit on the training video."""
+    size = model.spec.frame_size
+    fps = max(1, round(getattr(source, "fps", 30)))
+    clip = ClipSettings(size=max(16, size + size % 2), seconds=len(feed.frames) / fps, fps=fps, seed=seed)
+    frames = render_frames(clip, range(HELD_OUT_WARMUP + HELD_OUT_FRAMES), size, progress=True)
+    held_out = torch.from_numpy(frames).to(model.device).permute(0, 3, 1, 2).float().div_(255)
+    report = held_out_report(model, feed.frames, held_out, HELD_OUT_WARMUP)
+    print(f"held out (clip seed {seed}): model {report['model']:.4f}, copy {report['copy']:.4f}, block-mean copy "
+          f"{report['block_mean']:.4f}, least squares {report['least_squares']:.4f}", file=sys.stderr)
+    return {"clip": {"seed": seed, "size": clip.size, "frames": clip.frame_count, "fps": fps}, **report,
+            "is": "mean |frame − prediction| from frame warmup on, learning off; baselines: copy the previous "
+                  "frame, copy its block means, least squares from a unit's own inputs fit on the training video "
+                  "(app.models.pvm.baselines)"}
+
+
 def _snapshot(model: PVM, curve: list, run_dir: Path, card: dict) -> None:
     run_dir.mkdir(parents=True, exist_ok=True)
-    checkpoint.save(model, run_dir / "state.safetensors", {**card, "steps": model.steps})
+    state = checkpoint.save(model, run_dir / "state.safetensors", {**card, "steps": model.steps})
+    extra = _streams_file(state)
+    if model.streams > 1:
+        save_file({k: v.detach().cpu().contiguous() for k, v in model.streams_state().items()}, str(extra))
+    else:
+        extra.unlink(missing_ok=True)
     (run_dir / "curve.json").write_text(json.dumps(curve) + "\n")
     if curve:
         _plot(curve, run_dir / "error.png")
@@ -164,17 +294,20 @@ def _plot(curve: list, path: Path) -> None:
 
 def _summary(model: PVM, curve: list, device: torch.device, seconds: float, steps: int) -> dict:
     last = np.array(curve[-10:])[:, 1:].mean(0).round(5).tolist()
+    per_s = steps / max(seconds, 1e-9)
     return {"steps": model.steps, "final_error": last,
             "final_error_is": f"per layer, frame first: mean |signal − prediction| over the last "
-                              f"{min(len(curve), 10)} points of the error curve (up to {LOG_EVERY} steps each)",
-            "device": str(device), "seconds": round(seconds, 1), "steps_per_s": round(steps / max(seconds, 1e-9), 1)}
+                              f"{min(len(curve), 10)} points of the error curve (up to {LOG_EVERY} steps each"
+                              + (f", the mean of {model.streams} streams)" if model.streams > 1 else ")"),
+            "device": str(device), "seconds": round(seconds, 1), "steps_per_s": round(per_s, 1),
+            "frames_per_s": round(per_s * model.streams, 1)}
 
 
 def _command(args) -> list[str]:
     parts = ["hypnagogia", "train", "pvm", "--source", args.source, "--steps", str(args.steps),
              "--snapshot-every", str(args.snapshot_every), "--device", args.device, "--seed", str(args.seed)]
     for flag, value in (("--spec", args.spec), ("--name", args.name), ("--resume", args.resume),
-                        ("--minutes", args.minutes)):
+                        ("--minutes", args.minutes), ("--streams", args.streams), ("--held-out", args.held_out)):
         if value is not None:
             parts += [flag, str(value)]
     for flag, value, default in (("--models-dir", args.models_dir, str(user_models_dir())),

@@ -5,16 +5,18 @@ from __future__ import annotations
 import time
 from pathlib import Path
 
+from app.action_table import ActionTable
 from app.errors import UserError
 from app.gl.views import natural_size
 from app.outputs.recorder import VideoRecorder
 from app.outputs.sinks import Pace, RecorderSink, ScreenshotSink
 from app.outputs.view_output import Outputs
 from app.loop.perturb import perturb
+from app.loop.triggers import define_loop_actions, next_rule, toggle_lesion
 from app.ui.explore import Explorer
 from app.ui.state import AppState, LiveRecording
 
-LIVE_RECORDING_FPS = 30.0
+STANDARD_RATES = (10.0, 12.0, 15.0, 20.0, 24.0, 25.0, 30.0, 48.0, 50.0, 60.0, 72.0, 90.0, 120.0, 144.0)
 
 
 def toggle_pause(state: AppState) -> None:
@@ -22,12 +24,7 @@ def toggle_pause(state: AppState) -> None:
 
 
 def toggle_dream(state: AppState) -> None:
-    current = state.registry["dream"]
-    if current > 0:
-        state.last_dream = current
-        state.registry.set("dream", 0.0)
-    else:
-        state.registry.set("dream", state.last_dream or 1.0)
+    state.dream.toggle()
 
 
 def toggle_occluder(state: AppState) -> None:
@@ -95,6 +92,11 @@ def cycle_view(state: AppState, view: str) -> None:
     state.registry.set("view", view)
 
 
+def next_view(state: AppState) -> None:
+    views = state.registry.param("view").choices
+    state.registry.set("view", views[(views.index(state.registry["view"]) + 1) % len(views)])
+
+
 def _natural_size(state: AppState, view: str) -> tuple[int, int]:
     engine = state.engine
     return natural_size(view, engine.size, engine.n_layers, engine.frame().two_step)
@@ -118,18 +120,39 @@ def toggle_recording(state: AppState) -> None:
         stop_recording(state)
         return
     view = state.registry["view"]
-    size = state.record_size or _natural_size(state, view)
+    size = state.record_size or view_size_on_screen(state) or _natural_size(state, view)
+    fps = display_rate(state)
     # the date and time, and -2, -3, … for more in the same second: a name no file has (created exclusively)
     path = state.capture_dir / time.strftime("hypnagogia-%Y%m%d-%H%M%S.mp4")
     try:
-        recorder = VideoRecorder(path, *size, fps=LIVE_RECORDING_FPS, live=True, unique=True)
+        recorder = VideoRecorder(path, *size, fps=fps, live=True, unique=True)
     except UserError as e:
         state.notify(f"cannot record: {e}")
         return
-    sink = RecorderSink(recorder, Pace(LIVE_RECORDING_FPS))
+    sink = RecorderSink(recorder, Pace(fps))
     _outputs(state).add(sink, view, size)
-    state.recording = LiveRecording(sink, view, tuple(size))
-    state.notify(f"recording to {recorder.path}")
+    state.recording = LiveRecording(sink, view, tuple(size), time.monotonic())
+    state.notify(f"recording to {recorder.path} ({size[0]}×{size[1]} at {fps:g} fps)")
+
+
+def view_size_on_screen(state: AppState) -> tuple[int, int] | None:
+    """The pixel size the view fills in the window now (its cells' bounding box, even sides), None
+    before the first frame is drawn."""
+    if not state.cells:
+        return None
+    x0 = min(c.x for c in state.cells)
+    y0 = min(c.y for c in state.cells)
+    x1 = max(c.x + c.w for c in state.cells)
+    y1 = max(c.y + c.h for c in state.cells)
+    return max(2, (x1 - x0) // 2 * 2), max(2, (y1 - y0) // 2 * 2)
+
+
+def display_rate(state: AppState) -> float:
+    """The frame rate the window really shows, as the nearest standard video rate (30 before it is known)."""
+    fps = state.fps()
+    if fps <= 0:
+        return 30.0
+    return min(STANDARD_RATES, key=lambda rate: abs(rate - fps))
 
 
 def stop_recording(state: AppState) -> str | None:
@@ -272,3 +295,54 @@ def watch_senders(state: AppState) -> None:
         if sink.error:
             state.notify(sink.error)
             toggle_sender(state, kind)
+
+
+def define_window_actions(state: AppState, table: ActionTable) -> None:
+    """Every action a key, a MIDI pad, an OSC message or an audio onset can fire in the window."""
+    define_loop_actions(table, lambda: state.engine, state.registry, state.dream)
+    table.define("kick", "noise of the explore strength on every layer", lambda _: kick(state))
+    table.define("reset", "every layer back to noise", lambda _: reset_to_noise(state))
+    table.define("from_frame", "hold the source frame for the hold steps, then dream from it",
+                 lambda _: dream_from_static_frame(state))
+    table.define("record", "start / stop recording the view", lambda _: toggle_recording(state))
+    table.define("screenshot", "the view as a PNG", lambda _: setattr(state, "screenshot_requested", True))
+    table.define("occluder", "occluder on / off", lambda _: toggle_occluder(state))
+    table.define("view", "show a view: main, compare or grid", lambda view: cycle_view(state, view or "main"),
+                 takes="main|compare|grid")
+    table.define("output_window", "open / close the output window",
+                 lambda _: toggle_output_window(state, state.output_monitor))
+    table.define("rule", "the next (or previous, or named) mixing rule", lambda which: _rule(state, which),
+                 takes="next|prev|NAME")
+    table.define("lesion", "cut / restore one of the model's pathways (every layer)", lambda name: _lesion(state, name),
+                 takes="top-down|bottom-up|feedback|lateral")
+
+
+def _rule(state: AppState, which: str | None) -> None:
+    next_rule(state.registry, which)
+    state.notify(f"rule: {state.registry['rule']}")
+
+
+def _lesion(state: AppState, name: str | None) -> None:
+    cut = toggle_lesion(state.engine, state.registry, name)
+    state.notify(f"{name} {'cut' if cut else 'restored'}")
+
+
+def take_dialog_choice(state: AppState) -> None:
+    """Once a frame: a path chosen in the file dialog goes where it was asked for."""
+    chosen = state.dialog.poll()
+    if chosen is None:
+        return
+    purpose, path = chosen
+    if purpose == "source":
+        switch_source(state, path)
+    elif purpose == "model":
+        switch_model(state, path)
+    elif purpose == "gallery":
+        load_gallery(state, path)
+    elif purpose == "preset":
+        state.controllers.actions.request("preset", path)
+    elif purpose == "audio":
+        try:
+            state.notify(state.controllers.audio.open_file(path))
+        except UserError as e:
+            state.notify(str(e))

@@ -16,7 +16,11 @@ from app.gl.views import Views
 from app.loop.session import Session
 from app.outputs import signals
 from app.outputs.signals import StopRequest
+from app.action_table import ActionTable
+from app.controllers.hub import Controllers
+from app.loop.records import latest_readouts
 from app.ui import actions
+from app.ui.host import WindowHost
 from app.ui.explore import Explorer
 from app.ui.input import handle_keys, handle_mouse
 from app.ui.panel import PANEL_WIDTH, draw_panel
@@ -51,6 +55,7 @@ def run_live(args) -> int:
         state.send_size = parse_output_size(args.send_size, "--send-size") if args.send_size else None
         for kind in args.send:
             actions.toggle_sender(state, kind)
+        state.controllers = _controllers(state, args)
         try:
             recorded = _loop(window, state, Path(args.ui_probe) if args.ui_probe else None, stop)
         except BaseException:
@@ -63,6 +68,14 @@ def run_live(args) -> int:
     finally:
         window.shutdown()
     return 0
+
+
+def _controllers(state: AppState, args) -> Controllers:
+    table = ActionTable()
+    actions.define_window_actions(state, table)
+    controllers = Controllers(state.registry, table, WindowHost(state))
+    controllers.open_from_args(args, midi=True)
+    return controllers
 
 
 def _loop(window: Window, state: AppState, probe: Path | None, stop: StopRequest) -> str | None:
@@ -78,6 +91,8 @@ def _loop(window: Window, state: AppState, probe: Path | None, stop: StopRequest
                 errors = list(engine.rules.errors.values())
                 state.notify(f"shader error (the last good version runs): {errors[0]}" if errors
                              else "shaders reloaded")
+        state.controllers.tick(now, {**latest_readouts(engine.history),
+                                     "verdict": state.explorer.detector.verdict.kind})
         if not state.registry["paused"] or state.step_requested:
             engine.advance()
             state.explorer.update(engine)
@@ -107,6 +122,7 @@ def _loop(window: Window, state: AppState, probe: Path | None, stop: StopRequest
                                              state.registry["error_gain"], region=(0, 0, fw - panel_px, fh),
                                              canvas=(fw, fh))
             _draw_labels(state, scale)
+            _draw_recording(state, scale)
             state.probe.draw_overlay(state, scale)      # the probed unit's receptive field
         if state.screenshot_requested:
             state.screenshot_requested = False
@@ -116,6 +132,7 @@ def _loop(window: Window, state: AppState, probe: Path | None, stop: StopRequest
             with timer("output window"):
                 actions.show_output_window(state)
         actions.watch_senders(state)
+        actions.take_dialog_choice(state)
         with timer("present"):
             screen.use()
             screen.viewport = (0, 0, fw, fh)
@@ -132,6 +149,8 @@ def _loop(window: Window, state: AppState, probe: Path | None, stop: StopRequest
             next_probe = now + PROBE_INTERVAL_S
             _write_probe(state, probe, scale)
     recorded = actions.close_outputs(state)
+    state.controllers.close()
+    state.dialog.close()
     actions.close_output_window(state)
     state.probe.close()
     state.session.close()
@@ -148,13 +167,35 @@ def _draw_labels(state: AppState, scale: float) -> None:
         draw.add_text(pos, imgui.get_color_u32(imgui.ImVec4(1, 1, 0.6, 0.9)), cell.label)
 
 
+def _draw_recording(state: AppState, scale: float) -> None:
+    """A red lamp, REC and the elapsed time over the view's corner while a recording runs, whatever tab
+    the panel shows."""
+    rec = state.recording
+    if rec is None or not state.cells:
+        return
+    elapsed = time.monotonic() - rec.started
+    x = min(c.x for c in state.cells) / scale + 12
+    y = min(c.y for c in state.cells) / scale + 10
+    draw = imgui.get_foreground_draw_list()
+    text = f"REC {int(elapsed) // 60:02d}:{int(elapsed) % 60:02d}  {rec.size[0]}x{rec.size[1]}"
+    width = imgui.calc_text_size(text).x
+    draw.add_rect_filled(imgui.ImVec2(x - 6, y - 5), imgui.ImVec2(x + width + 30, y + 21),
+                         imgui.get_color_u32(imgui.ImVec4(0, 0, 0, 0.6)), 4.0)
+    lamp = 1.0 if int(elapsed * 2) % 2 == 0 else 0.45          # it blinks: a recording that runs
+    draw.add_circle_filled(imgui.ImVec2(x + 7, y + 8), 6.0, imgui.get_color_u32(imgui.ImVec4(lamp, 0.1, 0.1, 1)))
+    draw.add_text(imgui.ImVec2(x + 20, y), imgui.get_color_u32(imgui.ImVec4(1, 1, 1, 1)), text)
+    state.widgets["recording_indicator"] = [x - 6, y - 5, x + width + 30, y + 21]
+
+
 def _write_probe(state: AppState, probe: Path, scale: float) -> None:
     """Where the widgets and cells are, for automated UI tests driving the window with xdotool."""
     data = {"widgets": state.widgets, "scale": scale, "step": state.engine.step_index,
             "verdict": state.explorer.detector.verdict.describe(), "gallery": len(state.explorer.gallery.entries),
             "cells": [[c.label, c.x / scale, c.y / scale, c.w / scale, c.h / scale] for c in state.cells],
             "params": state.registry.snapshot(), "fps": state.fps(), "stages_ms": state.engine.timer.ms,
-            "notices": [n for _, n in state.notices], "probe": state.probe.report(),
+            "notices": [n for _, n in state.notices], "probe": state.probe.report(), "path_input": state.path_input,
+            "recording": None if state.recording is None else {"path": str(state.recording.sink.path),
+                                                              "size": list(state.recording.size)},
             "output_window": state.output_window.geometry() if state.output_window is not None else None}
     tmp = probe.with_suffix(".tmp")
     tmp.write_text(json.dumps(data))

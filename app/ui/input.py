@@ -8,6 +8,8 @@ from app.ui import actions, probe
 from app.ui.state import AppState
 
 IMAGE_CELLS = ("prediction", "input", "error")
+PRESET_KEYS = 9                  # 1 … 9 recall presets 1 … 9
+LESION_KEYS = (("t", ("top-down", "feedback")), ("b", ("bottom-up",)), ("l", ("lateral",)))
 
 
 def handle_keys(state: AppState) -> None:
@@ -40,9 +42,33 @@ def handle_keys(state: AppState) -> None:
         state.screenshot_requested = True
     if pressed(K.k):
         actions.kick(state)
-    for key, view in ((K._1, "main"), (K._2, "compare"), (K._3, "grid")):
+    for key, view in ((K.f1, "main"), (K.f2, "compare"), (K.f3, "grid")):
         if pressed(key):
             actions.cycle_view(state, view)
+    if pressed(K.v):
+        actions.next_view(state)
+    shift = io.key_shift
+    if pressed(K.g):
+        _request(state, "rule", "prev" if shift else "next")
+    for letter, names in LESION_KEYS:
+        if pressed(getattr(K, letter)):
+            lesions = state.engine.loaded.kind.lesions
+            name = next((n for n in names if n in lesions), None)
+            if name is None:
+                state.notify(f"{state.engine.loaded.name} has no {' or '.join(names)} lesion; it has "
+                             f"{', '.join(lesions) or 'none'}")
+            else:
+                _request(state, "lesion", name)
+    for number in range(1, PRESET_KEYS + 1):
+        if pressed(getattr(K, f"_{number}")):
+            _request(state, "preset", str(number))
+
+
+def _request(state: AppState, action: str, argument: str | None = None) -> None:
+    try:
+        state.controllers.actions.request(action, argument)
+    except ValueError as e:
+        state.notify(str(e))
 
 
 def handle_mouse(state: AppState, scale: float) -> None:
@@ -61,6 +87,7 @@ def handle_mouse(state: AppState, scale: float) -> None:
             y = min(1.0, max(0.0, (my - cell.y) / cell.h))
             if r["explore.mouse"] == "probe":
                 return
+            if r["explore.mouse"] != "occluder":
                 actions.perturb_at(state, x, y)
                 return
             r.set("occluder.x", x)

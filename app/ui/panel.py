@@ -2,28 +2,34 @@
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import numpy as np
 from imgui_bundle import imgui, implot
 
 from app.params import Param, Registry
-from app.ui import actions
+from app.ui import actions, dialogs, midi_panel, modulators_panel, presets_panel
 from app.ui.state import AppState
 
-PANEL_WIDTH = 400
+PANEL_WIDTH = 440
 STATUS_LINES = 7
 SOURCES = ("webcam", "sample", "shapes", "noise")
 SIZES = (64, 96, 128, 192, 256, 384, 512, 768, 1024)
 SENDER_LABELS = {"camera": "virtual camera", "ndi": "NDI", "syphon": "Syphon (macOS)", "spout": "Spout (Windows)"}
 SHORTCUTS = (("space", "pause / play"), (".", "one step (paused)"), ("d", "dream on / off"),
-             ("o", "occluder on / off"), ("n", "reset to noise"), ("1 2 3", "main / compare / grid view"),
+             ("o", "occluder on / off"), ("n", "reset to noise"), ("k", "kick (noise on every layer)"),
+             ("1 … 9", "recall preset 1 … 9"), ("F1 F2 F3", "main / compare / grid view"), ("v", "next view"),
+             ("g", "next mixing rule (shift: previous)"), ("t", "cut / restore top-down (PVM: feedback)"),
+             ("b", "cut / restore bottom-up"), ("l", "cut / restore lateral (PVM)"),
              ("r", "record on / off"), ("s", "screenshot"), ("f", "fullscreen"), ("tab", "hide panel"),
-             ("k", "kick (noise on every layer)"), ("esc", "quit"), ("drag", "occluder / noise / source"),
-             ("click", "a unit in the grid: probe it"))
+             ("esc", "quit"), ("drag", "occluder / noise / source"), ("click", "a unit in the grid: probe it"),
+             ("right click", "a control: MIDI learn, modulate"))
 WARN = imgui.ImVec4(1.0, 0.78, 0.3, 1.0)
 DIM = imgui.ImVec4(0.65, 0.65, 0.7, 1.0)
 RED = imgui.ImVec4(1.0, 0.35, 0.35, 1.0)
 GREEN = imgui.ImVec4(0.45, 0.95, 0.5, 1.0)
 CYAN = imgui.ImVec4(0.4, 0.85, 1.0, 1.0)
+LEARN = imgui.ImVec4(0.85, 0.55, 0.1, 1.0)
 
 
 def _remember(state: AppState, key: str) -> None:
@@ -31,11 +37,16 @@ def _remember(state: AppState, key: str) -> None:
     state.widgets[key] = [lo.x, lo.y, hi.x, hi.y]
 
 
-def param_widget(registry: Registry, param: Param, layer: int | None = None, label: str | None = None) -> None:
-    """The natural widget for a parameter (per-layer ones at ``layer``)."""
+def param_widget(state: AppState, param: Param, layer: int | None = None, label: str | None = None) -> None:
+    """The natural widget for a parameter (per-layer ones at ``layer``); a right click on it opens its
+    menu: MIDI learn, modulators, audio."""
+    registry = state.registry
     address = f"{param.name}.{layer}" if layer is not None else param.name
     value = registry[address]
     text = f"{label or param.label}##{address}"
+    learning = midi_panel.is_learning(state, address)
+    if learning:
+        imgui.push_style_color(imgui.Col_.frame_bg, LEARN)
     if param.kind == "bool":
         changed, new = imgui.checkbox(text, value)
     elif param.kind == "choice":
@@ -45,9 +56,36 @@ def param_widget(registry: Registry, param: Param, layer: int | None = None, lab
         changed, new = imgui.slider_int(text, value, int(param.min), int(param.max))
     else:
         changed, new = imgui.slider_float(text, value, param.min, param.max, "%.3f")
-    imgui.set_item_tooltip(f"{address}: {param.help}")
+    if learning:
+        imgui.pop_style_color()
+    _remember(state, f"param:{address}")
+    imgui.set_item_tooltip(f"{address}: {param.help}\n(right click: MIDI learn, modulate)")
+    _control_menu(state, address, numeric=param.kind in ("float", "int"))
     if changed:
         registry.set(address, new)
+
+
+def _control_menu(state: AppState, target: str, numeric: bool = False) -> None:
+    """The right-click menu of the last control: ``target`` is a parameter address or an action name."""
+    if imgui.begin_popup_context_item(f"menu##{target}"):
+        imgui.text_colored(DIM, target)
+        midi_panel.menu_items(state, target)
+        if numeric:
+            modulators_panel.menu_items(state, target)
+        imgui.end_popup()
+
+
+def action_button(state: AppState, label: str, action: str, size=None) -> bool:
+    """A button that fires ``action`` (learnable: right click to map a pad to it); True when clicked."""
+    target = midi_panel.action_target(action)
+    learning = midi_panel.is_learning(state, target)
+    if learning:
+        imgui.push_style_color(imgui.Col_.button, LEARN)
+    clicked = imgui.button(label, size or imgui.ImVec2(0, 0))
+    if learning:
+        imgui.pop_style_color()
+    _control_menu(state, target)
+    return clicked
 
 
 def draw_panel(state: AppState, x: float, height: float) -> None:
@@ -61,7 +99,8 @@ def draw_panel(state: AppState, x: float, height: float) -> None:
     _view(state)
     if imgui.begin_tab_bar("sections"):
         for title, section in (("Layers", _layers), ("Input", _input_tab), ("Explore", _attractors),
-                               ("Probe", _probe_tab), ("Capture", _capture_tab)):
+                               ("Probe", _probe_tab), ("Presets", _presets_tab), ("Play", _play_tab),
+                               ("Capture", _capture_tab)):
             selected = imgui.begin_tab_item_simple(title)
             _remember(state, f"tab:{title}")
             if selected:
@@ -72,7 +111,37 @@ def draw_panel(state: AppState, x: float, height: float) -> None:
 
 
 def _probe_tab(state: AppState) -> None:
-    state.probe.draw_section(state, lambda key: _remember(state, key), param_widget)
+    state.probe.draw_section(state, lambda key: _remember(state, key),
+                             lambda _, param, *rest: param_widget(state, param, *rest))
+
+
+def _presets_tab(state: AppState) -> None:
+    presets_panel.draw_tab(state, lambda key: _remember(state, key))
+
+
+def _play_tab(state: AppState) -> None:
+    """The controllers: MIDI, tempo, modulators and audio, OSC."""
+    remember = lambda key: _remember(state, key)  # noqa: E731
+    midi_panel.draw_section(state, remember)
+    modulators_panel.draw_section(state, remember)
+    _osc_section(state)
+
+
+def _osc_section(state: AppState) -> None:
+    imgui.separator_text("OSC")
+    controllers = state.controllers
+    if controllers.osc_in is not None:
+        host, port = controllers.osc_in.address
+        imgui.text_colored(GREEN, f"listening on {host}:{port}")
+    else:
+        imgui.text_colored(DIM, "in: off (start with --osc-in PORT)")
+    if controllers.osc_out is not None:
+        imgui.text_colored(GREEN, f"sending to {controllers.osc_out.target}")
+    else:
+        imgui.text_colored(DIM, "out: off (start with --osc-out HOST:PORT)")
+    imgui.push_text_wrap_pos(0.0)
+    imgui.text_colored(DIM, "/hypnagogia/<parameter> value, /hypnagogia/action/<name>, /hypnagogia/preset/<name>")
+    imgui.pop_text_wrap_pos()
 
 
 def _input_tab(state: AppState) -> None:
@@ -91,8 +160,8 @@ def _capture_tab(state: AppState) -> None:
 def _status(state: AppState) -> None:
     engine = state.engine
     fps = state.fps()
-    imgui.text(f"{fps:5.1f} fps ({fps * state.registry['steps_per_frame']:.0f} steps/s)   step {engine.step_index}   "
-               f"{engine.loaded.name} at {engine.size}px on {engine.device}")
+    imgui.text(f"{fps:5.1f} fps ({fps * state.registry['steps_per_frame']:.0f} steps/s)   step {engine.step_index}")
+    imgui.text_colored(DIM, f"{engine.loaded.name} at {engine.size}px on {engine.device}, source {engine.source.name}")
     # a fixed height, so that new messages never push the controls below from under the mouse
     imgui.begin_child("status", imgui.ImVec2(0, STATUS_LINES * imgui.get_text_line_height_with_spacing()))
     imgui.push_text_wrap_pos(0.0)
@@ -120,7 +189,7 @@ def _change_plot(state: AppState) -> None:
     image = np.maximum(np.array([h.image_change for h in history], np.float64), 1e-7)
     top = np.maximum(np.array([h.top_change for h in history], np.float64), 1e-7)
     error = np.maximum(np.array([h.error for h in history], np.float64), 1e-7)
-    if implot.begin_plot("per-step change |S(t) - S(t-1)| and prediction error", imgui.ImVec2(-1, 150)):
+    if implot.begin_plot("change per step, prediction error##change", imgui.ImVec2(-1, 150)):
         implot.setup_axes("step", "RMS", implot.AxisFlags_.auto_fit, implot.AxisFlags_.auto_fit)
         implot.setup_axis_scale(implot.ImAxis_.y1, implot.Scale_.log10)
         implot.plot_line("image change", steps, image)
@@ -133,7 +202,7 @@ def _transport(state: AppState) -> None:
     r = state.registry
     imgui.separator_text("Dream")
     paused = r["paused"]
-    if imgui.button("Play" if paused else "Pause", imgui.ImVec2(70, 0)):
+    if action_button(state, "Play" if paused else "Pause", "pause", imgui.ImVec2(70, 0)):
         actions.toggle_pause(state)
     _remember(state, "pause")
     imgui.same_line()
@@ -142,36 +211,45 @@ def _transport(state: AppState) -> None:
         state.step_requested = True
     imgui.end_disabled()
     imgui.same_line()
-    if imgui.button("Reset to noise"):
+    if action_button(state, "Reset to noise", "reset"):
         actions.reset_to_noise(state)
     _remember(state, "reset")
     dreaming = r["dream"] > 0
     color = imgui.ImVec4(0.55, 0.25, 0.75, 1.0) if dreaming else imgui.ImVec4(0.25, 0.3, 0.4, 1.0)
     imgui.push_style_color(imgui.Col_.button, color)
-    if imgui.button("Dreaming (d)" if dreaming else "Dream (d)", imgui.ImVec2(-1, 32)):
+    if action_button(state, "Dreaming (d)" if dreaming else "Dream (d)", "dream", imgui.ImVec2(-1, 32)):
         actions.toggle_dream(state)
     imgui.pop_style_color()
     _remember(state, "dream")
-    param_widget(r, r.param("dream"), label="dream amount")
-    param_widget(r, r.param("mode"))
-    param_widget(r, r.param("input_noise"))
+    param_widget(state, r.param("dream"), label="dream amount")
+    param_widget(state, r.param("mode"))
+    param_widget(state, r.param("input_noise"))
 
 
 def _inputs(state: AppState) -> None:
     imgui.separator_text("Source and model")
     names = list(SOURCES)
-    current = state.source_spec if state.source_spec in names else None
-    if current is None:
+    if state.source_spec not in names:
         names.append(state.source_spec)
-        current = state.source_spec
-    picked = _combo(state, "source", current, names)
+    playing = state.engine.source.name
+    # the box shows what really plays (a missing webcam's stand-in), the list what can be asked for
+    asked = state.source_spec
+    shown = Path(asked).name if asked not in SOURCES else asked          # a file by its name, not its folders
+    preview = shown if playing.startswith(asked) or playing == shown else f"{playing} (for {shown})"
+    picked = _combo(state, "source", preview, names, current=state.source_spec)
     if picked is not None and picked != state.source_spec:
         actions.switch_source(state, picked)
-    changed, state.path_input = imgui.input_text("##path", state.path_input)
-    imgui.same_line()
-    if imgui.button("Open file") and state.path_input.strip():
-        actions.switch_source(state, state.path_input.strip())
+    imgui.set_next_item_width(imgui.get_content_region_avail().x - 150)
+    _, state.path_input = imgui.input_text("##path", state.path_input)
+    _remember(state, "path")
     imgui.set_item_tooltip("a video or image path; it loops")
+    imgui.same_line()
+    if imgui.button("Play path") and state.path_input.strip():
+        actions.switch_source(state, state.path_input.strip())
+    imgui.same_line()
+    if imgui.button("Open...##source"):
+        _ask(state, "source", "Play a video or image", dialogs.VIDEO_AND_IMAGES)
+    _remember(state, "open:source")
     cards = state.model_cards()
     models = list(cards) or [state.engine.loaded.name]
     name = state.engine.loaded.name
@@ -180,7 +258,16 @@ def _inputs(state: AppState) -> None:
     picked = _combo(state, "model", name, models, tooltips={m: _card_summary(cards.get(m, {})) for m in models})
     if picked is not None and picked != name:
         actions.switch_model(state, picked)
+    imgui.same_line()
+    if imgui.button("Open...##model"):
+        _ask(state, "model", "Load a model checkpoint", dialogs.MODELS)
     _size_picker(state)
+
+
+def _ask(state: AppState, purpose: str, title: str, filters: list[str], folder: bool = False) -> None:
+    problem = state.dialog.ask(purpose, title, filters, folder=folder)
+    if problem:
+        state.notify(problem)
 
 
 def _size_picker(state: AppState) -> None:
@@ -197,12 +284,14 @@ def _size_picker(state: AppState) -> None:
         actions.switch_size(state, sizes[index])
 
 
-def _combo(state: AppState, key: str, current: str, options: list[str],
-           tooltips: dict[str, str] | None = None) -> str | None:
-    """A drop-down whose box and open items the UI probe reports (``key`` and ``key:option``, for
-    tests that click them); returns the option picked this frame."""
+def _combo(state: AppState, key: str, preview: str, options: list[str],
+           tooltips: dict[str, str] | None = None, current: str | None = None) -> str | None:
+    """A drop-down showing ``preview`` whose box and open items the UI probe reports (``key`` and
+    ``key:option``, for tests that click them); ``current`` (default: the preview) is the option
+    marked selected. Returns the option picked this frame."""
     picked = None
-    opened = imgui.begin_combo(key, current)
+    current = preview if current is None else current
+    opened = imgui.begin_combo(key, preview)
     _remember(state, key)
     if opened:
         for option in options:
@@ -243,7 +332,7 @@ def _view(state: AppState) -> None:
         if imgui.radio_button(name, view == name):
             r.set("view", name)
     if view != "main":
-        param_widget(r, r.param("error_gain"))
+        param_widget(state, r.param("error_gain"))
 
 
 def _model_section(state: AppState) -> None:
@@ -257,7 +346,7 @@ def _model_section(state: AppState) -> None:
     for group in groups:
         for p in r.params(group):
             if _visible(r, p):
-                param_widget(r, p)
+                param_widget(state, p)
     for i, curve in enumerate(curves):
         if implot.begin_plot(f"{curve.title}##curve{i}", imgui.ImVec2(-1, 170)):
             implot.setup_axes(curve.x_label, "", implot.AxisFlags_.auto_fit, implot.AxisFlags_.auto_fit)
@@ -283,9 +372,9 @@ def _layers(state: AppState) -> None:
     imgui.separator_text("Dynamics")
     for p in r.params("dynamics"):
         if engine.capabilities.code_operations or p.name == "steps_per_frame":    # the others act on a code
-            param_widget(r, p)
+            param_widget(state, p)
     imgui.separator_text("Layers")
-    param_widget(r, r.param("rule"))
+    param_widget(state, r.param("rule"))
     rule = r["rule"]
     source = engine.rules.sources.get(rule)
     if source is not None and source.description:
@@ -294,7 +383,7 @@ def _layers(state: AppState) -> None:
         imgui.pop_text_wrap_pos()
     rule_params = r.params(f"rule: {rule}")
     for p in (p for p in rule_params if not p.per_layer):
-        param_widget(r, p)
+        param_widget(state, p)
     per_layer = [p for p in rule_params if p.per_layer]
     n = engine.n_layers
     for layer in range(1, n + 1):
@@ -302,12 +391,12 @@ def _layers(state: AppState) -> None:
         side = engine.layout.bands[layer - 1].width
         if imgui.tree_node_ex(f"layer {layer}  ({channels} channels, {side}x{side})##layer{layer}",
                               imgui.TreeNodeFlags_.default_open if layer == 1 else 0):
-            param_widget(r, r.param("lesion.up"), layer, "cut bottom-up")
+            param_widget(state, r.param("lesion.up"), layer, "cut bottom-up")
             _remember(state, f"lesion.up.{layer}")
             imgui.same_line()
-            param_widget(r, r.param("lesion.down"), layer, "cut top-down")
+            param_widget(state, r.param("lesion.down"), layer, "cut top-down")
             for p in per_layer:
-                param_widget(r, p, layer)
+                param_widget(state, p, layer)
             imgui.tree_pop()
 
 
@@ -318,11 +407,11 @@ def _attractors(state: AppState) -> None:
     color = {"fixed point": GREEN, "cycle": CYAN}.get(verdict.kind, DIM)
     imgui.text_colored(color, verdict.describe())
     _remember(state, "verdict")
-    if imgui.button("Kick (k)", imgui.ImVec2(110, 0)):
+    if action_button(state, "Kick (k)", "kick", imgui.ImVec2(110, 0)):
         actions.kick(state)
     imgui.set_item_tooltip("add noise of the chosen strength to every layer")
     imgui.same_line()
-    if imgui.button("Dream from this frame", imgui.ImVec2(-1, 0)):
+    if action_button(state, "Dream from this frame", "from_frame", imgui.ImVec2(-1, 0)):
         actions.dream_from_static_frame(state)
     _remember(state, "from_frame")
     imgui.set_item_tooltip("hold the current source frame for 'hold steps', then dream from it")
@@ -337,10 +426,10 @@ def _attractors(state: AppState) -> None:
         if imgui.radio_button(f"{choice}##mouse", mouse == choice):
             r.set("explore.mouse", choice)
     for name in ("explore.strength", "explore.radius", "explore.hold"):
-        param_widget(r, r.param(name))
+        param_widget(state, r.param(name))
     if imgui.tree_node("detector"):
-        param_widget(r, r.param("explore.tolerance"))
-        param_widget(r, r.param("explore.patience"))
+        param_widget(state, r.param("explore.tolerance"))
+        param_widget(state, r.param("explore.patience"))
         imgui.tree_pop()
 
 
@@ -373,23 +462,23 @@ def _gallery(state: AppState) -> None:
     if imgui.button("Save gallery") and entries:
         actions.save_gallery(state)
     imgui.same_line()
-    if imgui.button("Load gallery") and state.path_input.strip():
-        actions.load_gallery(state, state.path_input.strip())
-    imgui.set_item_tooltip("loads the folder typed in the path box above")
+    if imgui.button("Load gallery..."):
+        _ask(state, "gallery", "Load a saved gallery (its folder)", [], folder=True)
+    imgui.set_item_tooltip("a folder saved by Save gallery")
 
 
 def _occluder(state: AppState) -> None:
     r = state.registry
     imgui.separator_text("Occluder")
     for p in r.params("occluder"):
-        param_widget(r, p)
+        param_widget(state, p)
 
 
 def _feedback(state: AppState) -> None:
     r = state.registry
     imgui.separator_text("Feedback transform")
     for p in r.params("feedback"):
-        param_widget(r, p)
+        param_widget(state, p)
     if imgui.button("Reset transform"):
         for p in r.params("feedback"):
             r.reset(p.name)
@@ -401,13 +490,13 @@ def _capture(state: AppState) -> None:
     label = "Stop recording (r)" if recording else "Record (r)"
     if recording:
         imgui.push_style_color(imgui.Col_.button, imgui.ImVec4(0.7, 0.15, 0.15, 1.0))
-    if imgui.button(label, imgui.ImVec2(180, 0)):
+    if action_button(state, label, "record", imgui.ImVec2(180, 0)):
         actions.toggle_recording(state)
     if recording:
         imgui.pop_style_color()
     _remember(state, "record")
     imgui.same_line()
-    if imgui.button("Screenshot (s)", imgui.ImVec2(-1, 0)):
+    if action_button(state, "Screenshot (s)", "screenshot", imgui.ImVec2(-1, 0)):
         state.screenshot_requested = True
     _remember(state, "screenshot")
     if recording:
@@ -460,6 +549,6 @@ def _senders(state: AppState) -> None:
 def _shortcuts() -> None:
     imgui.separator_text("Keyboard")
     for key, what in SHORTCUTS:
-        imgui.text(f"{key:>6}")
-        imgui.same_line(70)
+        imgui.text(key)
+        imgui.same_line(100)
         imgui.text_colored(DIM, what)

@@ -8,12 +8,15 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from app.loop.engine import Engine
+from app.loop.triggers import DreamToggle
 from app.loop.session import Session
 from app.gl.views import Cell, Views
 from app.outputs.sinks import RecorderSink
 from app.outputs.view_output import Outputs
 from app.models.checkpoint import model_cards
+from app.ui.dialogs import FileDialog
 from app.ui.explore import Explorer
+from app.ui.presets_panel import PresetsTab
 from app.ui.probe import ProbeView
 
 
@@ -28,6 +31,7 @@ class LiveRecording:
     sink: RecorderSink
     view: str
     size: tuple[int, int]
+    started: float                  # time.monotonic() at its start
 
 
 @dataclass
@@ -54,10 +58,17 @@ class AppState:
     notices: collections.deque = field(default_factory=lambda: collections.deque(maxlen=6))
     frame_times: collections.deque = field(default_factory=lambda: collections.deque(maxlen=120))
     probe: ProbeView = field(default_factory=ProbeView)  # the probed unit (app.ui.probe)
+    presets_tab: PresetsTab = field(default_factory=PresetsTab)   # the Presets tab's fields and thumbnails
     path_input: str = ""
-    last_dream: float = 1.0
+    dialog: FileDialog = field(default_factory=FileDialog)   # the open-file dialog, polled each frame
+    controllers: object = None                       # app.controllers.hub.Controllers, once the window runs
+    dream: DreamToggle = None                        # dream on / off, remembering the amount
     _cards: dict = field(default_factory=dict)
     _cards_read_at: float = float("-inf")
+
+    def __post_init__(self):
+        if self.dream is None:
+            self.dream = DreamToggle(self.session.registry)
 
     @property
     def engine(self) -> Engine:

@@ -3,12 +3,19 @@
 from __future__ import annotations
 
 import ctypes
+from pathlib import Path
 
+import imgui_bundle
 from imgui_bundle import imgui, implot  # before glfw: makes pyGLFW use imgui_bundle's libglfw
 import glfw
 import moderngl
 
 from app.errors import UserError
+
+
+# ImGui's own font has ASCII alone; this one, shipped with imgui-bundle, also has ×, →, … and the like
+FONT = Path(imgui_bundle.__file__).parent / "assets" / "fonts" / "Inconsolata-Medium.ttf"
+FONT_SIZE = 14.0
 
 
 class Window:
@@ -36,6 +43,8 @@ class Window:
         io = imgui.get_io()
         io.config_flags |= imgui.ConfigFlags_.nav_enable_keyboard
         io.set_ini_filename("")
+        if FONT.exists():
+            io.fonts.add_font_from_file_ttf(str(FONT), FONT_SIZE)
         imgui.style_colors_dark()
         address = ctypes.cast(self.handle, ctypes.c_void_p).value
         imgui.backends.glfw_init_for_opengl(address, True)

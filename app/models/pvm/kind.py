@@ -37,4 +37,5 @@ KIND = ModelKind(
     state_shapes=lambda config, exported: state_shapes(PVMSpec(**config), exported), panel_groups=("pvm",),
     # normally every layer reads its own signal: the mixer passes the bottom-up drive through
     mode_defaults={"role:bottom-up gain": 1.0, "role:top-down gain": 0.0},
+    lesions={"feedback": ("pvm.feedback", False), "lateral": ("pvm.lateral", False)},
     learning_settings={"pvm.learning": True, "pvm.schedule": False})

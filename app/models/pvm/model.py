@@ -21,20 +21,37 @@ Run-time controls, plain attributes read at every step:
   feedback too, and the top layer's context to all (which the original sends under the feedback
   factor) under feedback's step.
 
-``step(frame, dream=None, layer_inputs=None)`` also takes
+``step(frame, dream=None, layer_inputs=None, images=False)`` also takes
 
 * ``dream`` — one factor per layer in [0, 1]: each unit's signal becomes
   ``(1 − d)·signal + d·(its own prediction of it)``; 1 everywhere is the original's "deep dream";
 * ``layer_inputs`` — ``{layer: image}`` for layers ≥ 1: that layer reads the image (laid out like
-  ``StepResult.hidden[layer − 1]``) instead of the states of the layer below, e.g. after a GLSL mix.
+  ``StepResult.hidden[layer − 1]``) instead of the states of the layer below, e.g. after a GLSL mix;
+* ``images`` — the caller reads the result's ``SHOWN`` images at every step (a loop does): a
+  captured step computes them inside its graph. Elsewhere they are computed when read, as always.
 
 On CUDA, ``PVM(spec, "cuda", cuda_graphs=True)`` (the default) captures each kind of step
-(learning or not, dreaming or not) as a CUDA graph the first time it runs and replays it after;
-steps given ``layer_inputs`` run eagerly.
+(learning or not, dreaming or not, reading a mix of which layers or none) as a CUDA graph the first
+time it runs and replays it after. ``layer_inputs`` images are copied into static buffers that the
+captured step reads, so a step given the GLSL mix replays like any other, and with ``images`` the
+images a loop shows are computed inside the graph too.
+
+Streams: ``PVM(spec, streams=B)`` runs B independent video streams through the same weights in one
+step: ``step(frames)`` takes a (B, 3, S, S) batch, stream b reading frame b. Every stream has its own
+activity (outputs, predictions, derivative, integral and error features); the weight update of a
+step is the sum of the B per-stream updates, each the one a single stream would make at the same
+rate. A sum, not a mean, because it composes: processes that each hold some of the streams and
+all-reduce the sums of their updates make exactly the update of one process holding all of them,
+whatever the split. So every frame teaches at the rate, as in one stream, and a step of B streams
+moves the weights up to B times as far as a step of one; the spec's schedule (layer delays, the
+final rate, context switch-on) counts steps, each of B frames. ``StepResult`` then shows stream 0;
+``layer_errors`` is the mean over the streams, ``stream_errors`` has each.
 
 ``state_dict()`` / ``load_state_dict()`` hold the weights, momentum buffers, every unit's activity
 and the step counter, so training resumes bit for bit; ``input_weights()`` gives the input-to-hidden
-weights, which the state holds in the form described under Speed.
+weights, which the state holds in the form described under Speed. With several streams the state
+is that of stream 0 with the input weights as they act now, and ``streams_state()`` /
+``load_streams_state()`` hold the rest (their momentum and the other streams' activity).
 
 One step is what the original does in its three barrier-separated phases, starting from the
 second: units take in the new signal (the frame block, or the outputs of the units below),
@@ -53,8 +70,11 @@ They are held as Z = W + c·V (c = μ/(1 − μ)), which moves by g_t/(1 − μ)
 last L updates, from which V = Σ μ^age·g is rebuilt where it is needed: W·x = Z·x − c·Σ μ^age (g·x).
 L is the smallest with μ^L < 2⁻²⁴ (24 for μ = 0.5), so the updates older than the ring weigh less
 than float32 can resolve; each time the ring comes round, its updates enter Z in one batched
-product. A learning step reads the weights about one and a half times instead of five. Shapes
-never change and no step reads a value back to the host, so a step can be captured as a CUDA graph.
+product. A learning step reads the weights about one and a half times instead of five. With
+several streams a step's update has rank B, and a ring of L·B updates would outweigh the weights
+themselves; there W and V are held as they are (``z1`` is W, ``v1`` is V) and a step reads them a few
+times for all the streams together. Shapes never change and no step reads a value back to the host,
+so a step can be captured as a CUDA graph.
 """
 
 from __future__ import annotations
@@ -88,12 +108,12 @@ def _slope(y: Tensor, polynomial: bool) -> Tensor:
     return torch.minimum(y, 1 - y).square_().mul_(2)
 
 
-def _column(rows: Tensor) -> Tensor:
-    """(n, k) as a batch of (k, 1) columns with the strides batched GEMV is fast on."""
-    return rows.unsqueeze(1).transpose(1, 2)
-
-
 MOMENTUM = ("ring_x", "ring_d", "v2")     # a group's momentum state, which exports leave out
+# the StepResult images a loop reads at every step (``step(images=True)``), each a list per layer or one image
+SHOWN = ("prediction", "next_prediction", "hidden", "predicted_frame", "predicted_frame_t2")
+# a group's state of one stream (``inp_prev`` … only where the spec predicts two steps); every unit
+# holds them once per stream, the stream along dimension 1
+ACTIVITY = ("inp", "out", "past", "integral", "inp_prev", "hid_prev", "out_prev")
 
 
 def _history(momentum: float) -> int:
@@ -107,7 +127,8 @@ class _Group(nn.Module):
     """All units that read signals of one size: the bottom layer (frame blocks) or every higher
     layer (hidden blocks of the layer below)."""
 
-    def __init__(self, spec: PVMSpec, wiring: Wiring, units: range, history: int, generator: torch.Generator):
+    def __init__(self, spec: PVMSpec, wiring: Wiring, units: range, history: int, streams: int,
+                 generator: torch.Generator):
         super().__init__()
         self.start, self.n = units.start, len(units)
         self.bottom = units.start == 0
@@ -134,25 +155,25 @@ class _Group(nn.Module):
         self.register_buffer("ctx_factor", torch.zeros(self.n, self.contexts, 1), persistent=False)
         if not self.bottom:
             self.register_buffer("sig_src", torch.tensor([wiring.signals[u] for u in units]), persistent=False)
-        self.register_buffer("z1", w1, persistent=False)                  # W + c·V, see the module doc
-        self.register_buffer("ring_x", torch.zeros(self.n, history, self.width), persistent=False)
-        self.register_buffer("ring_d", torch.zeros(self.n, history, hidden), persistent=False)
+        self.register_buffer("z1", w1, persistent=False)                  # see the module doc
+        if streams == 1:
+            self.register_buffer("ring_x", torch.zeros(self.n, history, self.width), persistent=False)
+            self.register_buffer("ring_d", torch.zeros(self.n, history, hidden), persistent=False)
+        else:
+            self.register_buffer("v1", torch.zeros_like(w1), persistent=False)
         self.register_buffer("w2", w2, persistent=False)
         self.register_buffer("v2", torch.zeros_like(w2), persistent=False)
-        self.register_buffer("lr", torch.zeros(self.n, 1), persistent=False)
-        inp = torch.zeros(self.n, self.width)
-        inp[:, -1] = 1
+        self.register_buffer("lr", torch.zeros(self.n, 1, 1), persistent=False)
+        inp = torch.zeros(self.n, streams, self.width)
+        inp[:, :, -1] = 1
         self.register_buffer("inp", inp, persistent=False)
-        self.register_buffer("out", torch.zeros(self.n, self.outputs), persistent=False)
-        self.register_buffer("past", torch.zeros(self.n, self.slots, self.block), persistent=False)
-        self.register_buffer("integral", torch.zeros(self.n, self.slots, self.block), persistent=False)
+        self.register_buffer("out", torch.zeros(self.n, streams, self.outputs), persistent=False)
+        self.register_buffer("past", torch.zeros(self.n, streams, self.slots, self.block), persistent=False)
+        self.register_buffer("integral", torch.zeros(self.n, streams, self.slots, self.block), persistent=False)
         if spec.predict_two_steps:
             self.register_buffer("inp_prev", inp.clone(), persistent=False)
-            self.register_buffer("hid_prev", torch.zeros(self.n, hidden + 1), persistent=False)
-            self.register_buffer("out_prev", torch.zeros(self.n, self.outputs), persistent=False)
-
-    STATE = ("z1", "ring_x", "ring_d", "w2", "v2", "inp", "out", "past", "integral", "inp_prev", "hid_prev",
-             "out_prev")
+            self.register_buffer("hid_prev", torch.zeros(self.n, streams, hidden + 1), persistent=False)
+            self.register_buffer("out_prev", torch.zeros(self.n, streams, self.outputs), persistent=False)
 
     @staticmethod
     def sizes(spec: PVMSpec, wiring: Wiring, units: range) -> tuple[int, int, int, int, int, int]:
@@ -169,7 +190,7 @@ class _Group(nn.Module):
 
     @classmethod
     def state_shapes(cls, spec: PVMSpec, wiring: Wiring, units: range, history: int) -> dict[str, tuple[int, ...]]:
-        """The shapes of the group's ``STATE`` tensors, computed without making them."""
+        """The shapes of the group's entries in ``PVM.state_dict``, computed without making them."""
         n, hidden = len(units), spec.hidden_size
         block, slots, _, _, width, outputs = cls.sizes(spec, wiring, units)
         shapes = {"z1": (n, hidden, width), "ring_x": (n, history, width), "ring_d": (n, history, hidden),
@@ -180,14 +201,15 @@ class _Group(nn.Module):
         return shapes
 
     def prediction(self) -> Tensor:
-        """(units, slots, block): each unit's latest prediction of its next signal."""
-        return self.out[:, :self.slots * self.block].view(self.n, self.slots, self.block)
+        """(units, streams, slots, block): each unit's latest prediction of its next signal."""
+        return self.out[:, :, :self.slots * self.block].view(self.n, -1, self.slots, self.block)
 
 
 class StepResult:
-    """What one step saw and did. Tensors live on the model's device; images are (H, W, C) floats in
-    [0, 1], C = 3 for layer 0 (the frame) and 1 for hidden-state layouts (a b×b grid of
-    hidden_block_size² tiles, unit (x, y) at tile row x, column y). Per layer l:
+    """What one step saw and did (of stream 0, with several streams). Tensors live on the model's
+    device; images are (H, W, C) floats in [0, 1], C = 3 for layer 0 (the frame) and 1 for
+    hidden-state layouts (a b×b grid of hidden_block_size² tiles, unit (x, y) at tile row x, column
+    y). Per layer l:
 
     * ``signal[l]`` — what layer l read this step: the frame, or (l ≥ 1) the states of layer l − 1;
     * ``prediction[l]`` — what layer l had predicted for that signal the step before;
@@ -196,16 +218,19 @@ class StepResult:
     * ``hidden[l]`` — layer l's new state (its units' outputs);
 
     plus ``predicted_frame`` (= ``next_prediction[0]``), ``predicted_frame_t2`` (the frame after
-    next, or None unless the spec predicts two steps) and ``layer_errors`` (mean error per layer).
+    next, or None unless the spec predicts two steps), ``layer_errors`` (mean error per layer, the
+    mean over the streams) and ``stream_errors`` (streams, layers).
     Where fan-in squares overlap, a signal read by several units shows their mean.
     """
 
-    def __init__(self, model: PVM, step: int, record: Tensor):
+    def __init__(self, model: PVM, step: int, record: Tensor, shown: dict | None = None):
         self.step = step
         self._model = model
+        self.__dict__.update(shown or {})       # images the step computed already (``SHOWN``)
         parts = model.unpack(record)
         self._signals, self._predictions, self._outputs = parts[0], parts[1], parts[2]
-        self._hidden, self.layer_errors = parts[3], parts[4]
+        self._hidden, self.stream_errors = parts[3], parts[4]
+        self.layer_errors = self.stream_errors[0] if model.streams == 1 else self.stream_errors.mean(0)
 
     @property
     def frame_error(self) -> float:
@@ -269,32 +294,49 @@ def state_shapes(spec: PVMSpec, exported: bool = False) -> dict[str, tuple[int, 
     return shapes
 
 
+def streams_state_shapes(spec: PVMSpec, streams: int) -> dict[str, tuple[int, ...]]:
+    """The shapes of ``PVM(spec, streams=streams).streams_state()`` (nothing for one stream)."""
+    if streams == 1:
+        return {}
+    shapes = state_shapes(spec)
+    groups = len(_group_units(build_wiring(spec), spec.n_layers))
+    out = {f"g{k}.v1": shapes[f"g{k}.z1"] for k in range(groups)}
+    activity = ["hidden"] + [f"g{k}.{name}" for k in range(groups) for name in ACTIVITY]
+    out.update({f"streams.{key}": (streams - 1, *shapes[key]) for key in activity if key in shapes})
+    return out
+
+
 class PVM(nn.Module):
     kind = "pvm"
 
     def __init__(self, spec: PVMSpec, device: torch.device | str = "cpu", seed: int = 0,
-                 cuda_graphs: bool = True):
+                 cuda_graphs: bool = True, streams: int = 1):
         super().__init__()
+        if streams < 1:
+            raise ValueError(f"a PVM needs at least one stream, got {streams}")
         self.spec = spec
+        self.streams = streams
         self.wiring = build_wiring(spec)
         self.history = _history(spec.momentum)
         generator = torch.Generator().manual_seed(seed)
-        self.groups = nn.ModuleList([_Group(spec, self.wiring, units, self.history, generator)
+        self.groups = nn.ModuleList([_Group(spec, self.wiring, units, self.history, streams, generator)
                                      for units in _group_units(self.wiring, spec.n_layers)])
         n, hidden = self.wiring.n_units, spec.hidden_size
-        table = torch.zeros(n + 1, hidden + 1)                              # every unit's output, then
-        table[:n, -1] = 1                                                   # a bias; the last row is the
+        table = torch.zeros(n + 1, streams, hidden + 1)                     # every unit's output, then
+        table[:n, :, -1] = 1                                                # a bias; the last row is the
         self.register_buffer("table", table, persistent=False)             # zero source of padding
-        self.register_buffer("frame_in", torch.zeros(3, spec.frame_size, spec.frame_size), persistent=False)
+        self.register_buffer("frame_in", torch.zeros(streams, 3, spec.frame_size, spec.frame_size),
+                             persistent=False)
         self.register_buffer("dream_in", torch.zeros(spec.n_layers), persistent=False)
         self._add_layout_buffers()
         self._add_ring_buffers()
+        self._add_record_layout()
         self.learning = True
         self.learning_rate: float | None = None
         self.lateral = self.feedback = self.global_context = True
         self.steps = 0
         self.cuda_graphs = cuda_graphs          # replay each kind of step as a captured graph on CUDA
-        self._graphs: dict[tuple[bool, bool], tuple[torch.cuda.CUDAGraph, Tensor]] = {}
+        self._graphs: dict[tuple, tuple[torch.cuda.CUDAGraph, Tensor]] = {}
         self._slot = 0                          # the ring slot the next update goes to
         self._rates: list[float] | None = None
         self._factors: tuple[float, ...] | None = None
@@ -310,6 +352,11 @@ class PVM(nn.Module):
     @property
     def device(self) -> torch.device:
         return self.table.device
+
+    @property
+    def _ring(self) -> bool:
+        """The input weights' momentum is held as a ring of updates (one stream), not as V."""
+        return self.streams == 1
 
     def learning_rates(self) -> list[float]:
         """Each layer's learning rate at the current step (0 where it does not learn yet)."""
@@ -327,12 +374,15 @@ class PVM(nn.Module):
 
     @torch.no_grad()
     def step(self, frame: Tensor, dream: Sequence[float] | Tensor | None = None,
-             layer_inputs: Mapping[int, Tensor] | None = None) -> StepResult:
-        size, layers = self.spec.frame_size, self.spec.n_layers
-        if tuple(frame.shape) != (3, size, size) or not frame.is_floating_point():
-            raise ValueError(f"PVM.step needs a (3, {size}, {size}) float frame in [0, 1], got "
-                             f"{tuple(frame.shape)} {frame.dtype}")
-        self.frame_in.copy_(frame)
+             layer_inputs: Mapping[int, Tensor] | None = None, images: bool = False) -> StepResult:
+        size, layers, streams = self.spec.frame_size, self.spec.n_layers, self.streams
+        shape = (3, size, size) if streams == 1 else (streams, 3, size, size)
+        if tuple(frame.shape) != shape or not frame.is_floating_point():
+            what = "frame" if streams == 1 else "batch of frames, one per stream"
+            raise ValueError(f"PVM.step needs a {shape} float {what} in [0, 1], got {tuple(frame.shape)} "
+                             f"{frame.dtype}")
+        mixed = self._take_layer_inputs(layer_inputs) if layer_inputs else ()
+        self.frame_in.view(shape).copy_(frame)
         if dream is not None:
             dream = torch.as_tensor(dream, dtype=torch.float32)
             if tuple(dream.shape) != (layers,):
@@ -342,41 +392,71 @@ class PVM(nn.Module):
         learn = any(rates)
         if learn:
             self._set_rates(rates)
-            if self._slot == 0:
+            if self._ring and self._slot == 0:
                 self._fold()
         self._set_factors(self.context_factors())
-        states = self._states_with(layer_inputs) if layer_inputs else None
-        if states is None and self.cuda_graphs and self.device.type == "cuda":
-            record = self._replay(learn, dream is not None)
+        shown = None
+        if self._graphed:
+            record, shown = self._split(self._replay(learn, dream is not None, mixed, images), images)
         else:
-            record = self._body(learn, dream is not None, slice(self._slot, self._slot + 1), states)
-        if learn:
+            record = self._body(learn, dream is not None, slice(self._slot, self._slot + 1), mixed)
+        if learn and self._ring:
             self._slot = (self._slot + 1) % self.history
         self.steps += 1
-        return StepResult(self, self.steps, record)
+        return StepResult(self, self.steps, record, shown)
 
     def input_weights(self) -> list[Tensor]:
         """Per group, the input-to-hidden weights W (units, hidden, inputs), padding columns included."""
+        if not self._ring:
+            return [g.z1.clone() for g in self.groups]
         return [g.z1.baddbmm(self._ring_weighted(g), g.ring_x) for g in self.groups]
 
     def input_weights_of(self, units: range) -> Tensor:
         """The input-to-hidden weights W of ``units`` (of one group), as ``input_weights`` gives them."""
         g = next(g for g in self.groups if g.start <= units.start < g.start + g.n)
         rows = slice(units.start - g.start, units.stop - g.start)
+        if not self._ring:
+            return g.z1[rows].clone()
         ring = g.ring_d[rows].transpose(1, 2) * self.ring_coef[self._slot].view(1, 1, -1)
         return g.z1[rows].baddbmm(ring, g.ring_x[rows])
 
     def state_dict(self, *args, **kwargs) -> dict[str, Tensor]:
-        """Everything a step depends on, so that a loaded model continues bit for bit: Z and the ring
-        of updates (W = Z + Σ ring_coef·g, see ``input_weights``), W2 and its momentum V2, every
-        unit's activity and the step counter."""
+        """Everything a step of one stream depends on, so that a loaded model continues bit for bit:
+        Z and the ring of updates (W = Z + Σ ring_coef·g, see ``input_weights``), W2 and its momentum
+        V2, every unit's activity and the step counter. With several streams: W itself with an empty
+        ring, and the activity of stream 0 (``streams_state`` has the rest)."""
         state = {"steps": torch.tensor(self.steps, dtype=torch.int64),
-                 "ring_slot": torch.tensor(self._slot, dtype=torch.int64), "hidden": self.table.clone()}
+                 "ring_slot": torch.tensor(self._slot, dtype=torch.int64), "hidden": self.table[:, 0].clone()}
         for k, g in enumerate(self.groups):
-            for name in _Group.STATE:
-                if hasattr(g, name):
-                    state[f"g{k}.{name}"] = getattr(g, name).clone()
+            if self._ring:
+                ring = {"ring_x": g.ring_x.clone(), "ring_d": g.ring_d.clone()}
+            else:
+                ring = {"ring_x": g.z1.new_zeros(g.n, self.history, g.width),
+                        "ring_d": g.z1.new_zeros(g.n, self.history, self.spec.hidden_size)}
+            state.update({f"g{k}.z1": g.z1.clone(), **{f"g{k}.{name}": t for name, t in ring.items()},
+                          f"g{k}.w2": g.w2.clone(), f"g{k}.v2": g.v2.clone()})
+            state.update({f"g{k}.{name}": getattr(g, name)[:, 0].clone() for name in ACTIVITY if hasattr(g, name)})
         return state
+
+    def streams_state(self) -> dict[str, Tensor]:
+        """What ``state_dict`` leaves out of a model of several streams: the input weights' momentum V
+        (``g{k}.v1``) and the activity of streams 1 … B − 1 (``streams.KEY``, KEY as in
+        ``state_dict``, the stream first). Empty for one stream."""
+        if self._ring:
+            return {}
+        state = {f"g{k}.v1": g.v1.clone() for k, g in enumerate(self.groups)}
+        for key, t in self._activity().items():
+            state[f"streams.{key}"] = t[:, 1:].transpose(0, 1).clone(memory_format=torch.contiguous_format)
+        return state
+
+    @torch.no_grad()
+    def load_streams_state(self, state: Mapping[str, Tensor]) -> None:
+        """Loads what ``streams_state`` gave, after ``load_state_dict``."""
+        _check_state(state, streams_state_shapes(self.spec, self.streams), f"PVM state of {self.streams} streams")
+        for k, g in enumerate(self.groups):
+            g.v1.copy_(state[f"g{k}.v1"])
+        for key, t in self._activity().items():
+            t[:, 1:].copy_(state[f"streams.{key}"].transpose(0, 1))
 
     @torch.no_grad()
     def export_state(self, dtype: torch.dtype = torch.float16) -> dict[str, Tensor]:
@@ -393,97 +473,177 @@ class PVM(nn.Module):
 
     @torch.no_grad()
     def load_state_dict(self, state: Mapping[str, Tensor], strict: bool = True, assign: bool = False):
+        """Loads a ``state_dict`` or an ``export_state``. With several streams, every stream starts
+        from its activity, and the input weights' momentum V is the ring's."""
         if "ring_slot" not in state:                # an export: momentum starts at zero
+            shapes = state_shapes(self.spec)
             state = {**state, "ring_slot": torch.tensor(0)}
-            for k, g in enumerate(self.groups):
-                state.update({f"g{k}.{name}": torch.zeros_like(getattr(g, name)) for name in MOMENTUM})
-        expected = {k: v.shape for k, v in self.state_dict().items()}
-        missing, unexpected = sorted(set(expected) - set(state)), sorted(set(state) - set(expected))
-        if missing or unexpected:
-            raise ValueError(f"PVM state does not fit this spec: missing {missing[:3]}, unexpected {unexpected[:3]}")
-        for key, shape in expected.items():
-            if tuple(state[key].shape) != tuple(shape):
-                raise ValueError(f"PVM state {key} has shape {tuple(state[key].shape)}, this spec needs {tuple(shape)}")
+            for k in range(len(self.groups)):
+                state.update({f"g{k}.{name}": torch.zeros(shapes[f"g{k}.{name}"]) for name in MOMENTUM})
+        _check_state(state, state_shapes(self.spec), "PVM state")
         self.steps = int(state["steps"])
-        self._slot = int(state["ring_slot"])
+        slot = int(state["ring_slot"])
+        self._slot = slot if self._ring else 0
         self.slot.fill_(self._slot)
-        self.table.copy_(state["hidden"])
+        self.table.copy_(state["hidden"].unsqueeze(1))
         for k, g in enumerate(self.groups):
-            for name in _Group.STATE:
+            z1, ring_x, ring_d = (state[f"g{k}.{name}"].to(self.device, torch.float32)
+                                  for name in ("z1", "ring_x", "ring_d"))
+            if self._ring:
+                g.z1.copy_(z1)
+                g.ring_x.copy_(ring_x)
+                g.ring_d.copy_(ring_d)
+            else:
+                mu = self.spec.momentum
+                decay = torch.tensor([mu ** ((slot - 1 - s) % self.history) for s in range(self.history)],
+                                     device=self.device)
+                g.z1.copy_(z1.baddbmm(ring_d.transpose(1, 2) * self.ring_coef[slot].view(1, 1, -1), ring_x))
+                g.v1.copy_(torch.bmm(ring_d.transpose(1, 2) * decay.view(1, 1, -1), ring_x))
+            g.w2.copy_(state[f"g{k}.w2"])
+            g.v2.copy_(state[f"g{k}.v2"])
+            for name in ACTIVITY:
                 if hasattr(g, name):
-                    getattr(g, name).copy_(state[f"g{k}.{name}"])
+                    getattr(g, name).copy_(state[f"g{k}.{name}"].unsqueeze(1))
         self._rates = self._factors = None
+
+    def _activity(self) -> dict[str, Tensor]:
+        """The per-stream tensors by their ``state_dict`` key, the stream along dimension 1."""
+        activity = {"hidden": self.table}
+        for k, g in enumerate(self.groups):
+            activity.update({f"g{k}.{name}": getattr(g, name) for name in ACTIVITY if hasattr(g, name)})
+        return activity
 
     def _apply(self, fn, recurse=True):
         self._graphs.clear()                    # captured graphs point at the old tensors
         return super()._apply(fn, recurse)
 
     # ----------------------------------------------------------------------------------- one step
-    def _body(self, learn: bool, dream: bool, slot: slice | Tensor, states: Tensor | None = None):
+    def _body(self, learn: bool, dream: bool, slot: slice | Tensor, mixed: tuple[int, ...] = ()):
         """All of a step's device work; no host decisions inside, so it can be captured. `slot` is the
-        ring slot to write: a slice where the host knows it, the device's counter in a graph."""
+        ring slot to write: a slice where the host knows it, the device's counter in a graph; `mixed`
+        the layers that read their ``mix`` buffer instead of the layer below."""
         signals = [self._frame_signal()]
         if len(self.groups) > 1:
-            signals.append(self._hidden_signal(self.table[:, :-1] if states is None else states))
+            signals.append(self._hidden_signal(self._mixed_states(mixed) if mixed else self.table[:, :, :-1]))
         if dream:
             for g, x in zip(self.groups, signals):
-                x.lerp_(g.prediction(), torch.index_select(self.dream_in, 0, g.layer).view(-1, 1, 1))
+                x.lerp_(g.prediction(), torch.index_select(self.dream_in, 0, g.layer).view(-1, 1, 1, 1))
         predictions = [g.prediction().clone() for g in self.groups]
         if learn:
             for g, x in zip(self.groups, signals):
                 self._learn(g, x, slot)
-            self.slot.add_(1).remainder_(self.history)
-            if isinstance(slot, slice):
-                slot = slice((slot.start + 1) % self.history, (slot.start + 1) % self.history + 1)
+            if self._ring:
+                self.slot.add_(1).remainder_(self.history)
+                if isinstance(slot, slice):
+                    slot = slice((slot.start + 1) % self.history, (slot.start + 1) % self.history + 1)
         for g, x in zip(self.groups, signals):
             self._encode(g, x)
         self._forward_all(slot)
         errors = self._layer_errors(signals, predictions)
-        parts = [*signals, *predictions, *(g.out for g in self.groups), self.table[:-1, :-1], errors]
+        parts = [*(x[:, 0] for x in signals), *(p[:, 0] for p in predictions), *(g.out[:, 0] for g in self.groups),
+                 self.table[:-1, 0, :-1], errors]
         return torch.cat([part.reshape(-1) for part in parts])
 
     def unpack(self, record: Tensor) -> tuple[list[Tensor], list[Tensor], list[Tensor], Tensor, Tensor]:
-        """A step's record as (signals, predictions, outputs) per group, hidden states, layer errors."""
+        """A step's record as stream 0's (signals, predictions, outputs) per group and hidden states, and
+        every stream's layer errors (streams, layers)."""
         groups, hidden = self.groups, self.spec.hidden_size
         shapes = ([(g.n, g.slots, g.block) for g in groups] * 2 + [(g.n, g.outputs) for g in groups]
-                  + [(self.wiring.n_units, hidden), (self.spec.n_layers,)])
+                  + [(self.wiring.n_units, hidden), (self.streams, self.spec.n_layers)])
         parts = torch.split(record, [math.prod(shape) for shape in shapes])
         parts = [part.view(shape) for part, shape in zip(parts, shapes)]
         k = len(groups)
         return parts[:k], parts[k:2 * k], parts[2 * k:3 * k], parts[3 * k], parts[3 * k + 1]
 
-    def _replay(self, learn: bool, dream: bool):
-        """The body as a CUDA graph: the first step of each kind runs eagerly and is then captured."""
-        key = (learn, dream)
+    @property
+    def _graphed(self) -> bool:
+        return self.cuda_graphs and self.device.type == "cuda"
+
+    def _replay(self, learn: bool, dream: bool, mixed: tuple[int, ...], images: bool) -> Tensor:
+        """``_captured`` as a CUDA graph: the first step of each kind runs eagerly and is then captured."""
+        key = (learn, dream, mixed, images)
         if key in self._graphs:
-            graph, record = self._graphs[key]
+            graph, output = self._graphs[key]
             graph.replay()
-            return record.clone()
-        record = self._body(learn, dream, self.slot)
+            return output.clone()
+        output = self._captured(learn, dream, mixed, images)
         torch.cuda.synchronize()
         graph = torch.cuda.CUDAGraph()
         with torch.cuda.graph(graph):           # records the kernels without running them
-            self._graphs[key] = (graph, self._body(learn, dream, self.slot))
-        return record
+            self._graphs[key] = (graph, self._captured(learn, dream, mixed, images))
+        return output
+
+    def _captured(self, learn: bool, dream: bool, mixed: tuple[int, ...], images: bool) -> Tensor:
+        """What a graph of a step holds: the body at the device's ring slot, then with ``images`` the
+        ``SHOWN`` images of the step, flat."""
+        record = self._body(learn, dream, self.slot, mixed)
+        if not images:
+            return record
+        shown, flat = StepResult(self, self.steps, record), []
+        for name, shapes in self._shown_shapes.items():
+            image = getattr(shown, name)
+            flat += image if isinstance(shapes, list) else ([image] if image is not None else [])
+        return torch.cat([record, *(image.reshape(-1) for image in flat)])
+
+    def _split(self, output: Tensor, images: bool) -> tuple[Tensor, dict | None]:
+        """A replay's output as the record and, with ``images``, the ``SHOWN`` images after it."""
+        if not images:
+            return output, None
+        rest, at, shown = output[self._record_size:], 0, {}
+        for name, shapes in self._shown_shapes.items():
+            views = []
+            for shape in _shapes(shapes):
+                views.append(rest[at:at + math.prod(shape)].view(shape))
+                at += math.prod(shape)
+            shown[name] = views if isinstance(shapes, list) else (views[0] if views else None)
+        return output[:self._record_size], shown
+
+    def _add_record_layout(self) -> None:
+        """The size of a step's record and the shape of every ``SHOWN`` image, in their order."""
+        groups, spec = self.groups, self.spec
+        self._record_size = (sum(2 * g.n * g.slots * g.block + g.n * g.outputs for g in groups)
+                             + self.wiring.n_units * spec.hidden_size + self.streams * spec.n_layers)
+        frame = (spec.frame_size, spec.frame_size, 3)
+        k = spec.hidden_block_size
+        hidden = [(b * k, b * k, 1) for b in spec.layer_shapes]
+        layout = {"prediction": [frame, *hidden[:-1]], "next_prediction": [frame, *hidden[:-1]], "hidden": hidden,
+                  "predicted_frame": frame, "predicted_frame_t2": frame if spec.predict_two_steps else None}
+        self._shown_shapes = {name: layout[name] for name in SHOWN}
 
     # ------------------------------------------------------------------------------------ signals
     def _frame_signal(self) -> Tensor:
+        """(units, streams, 1, block): every unit's block of its stream's frame."""
         b, s = self.spec.layer_shapes[0], self.spec.input_block_size
-        blocks = self.frame_in.view(3, b, s, b, s).permute(1, 3, 2, 4, 0)  # unit row, col; pixel row, col, rgb
-        return blocks.reshape(b * b, 1, s * s * 3)
+        # unit row, col; stream; pixel row, col, rgb
+        blocks = self.frame_in.view(self.streams, 3, b, s, b, s).permute(2, 4, 0, 3, 5, 1)
+        return blocks.reshape(b * b, self.streams, 1, s * s * 3)
 
     def _hidden_signal(self, states: Tensor) -> Tensor:
+        """(units, streams, slots, hidden) from every unit's output (units, streams, hidden)."""
         g = self.groups[1]
-        return torch.index_select(states, 0, g.sig_src.view(-1)).view(g.n, g.slots, -1)
+        return torch.index_select(states, 0, g.sig_src.view(-1)).view(g.n, g.slots, self.streams, -1).transpose(1, 2)
 
-    def _states_with(self, layer_inputs: Mapping[int, Tensor]) -> Tensor:
-        """Every unit's output, with the layers named in `layer_inputs` replaced by those images."""
-        states = self.table[:, :-1].clone()
+    def _take_layer_inputs(self, layer_inputs: Mapping[int, Tensor]) -> tuple[int, ...]:
+        """Copies each image into its layer's ``mix`` buffer, which a step (captured or not) reads; the
+        layers, in order."""
+        if not self._ring:
+            raise ValueError(f"layer_inputs: a PVM of {self.streams} streams reads no mix; use one stream")
         for layer, image in layer_inputs.items():
             if not 1 <= layer < self.spec.n_layers:
                 raise ValueError(f"layer_inputs: {layer} is not a layer between 1 and {self.spec.n_layers - 1}")
+            buffer = getattr(self, f"mix{layer}")
+            if image.numel() != buffer.numel():
+                raise ValueError(f"layer_inputs[{layer}] must be a {buffer.shape[0]}×{buffer.shape[1]} image, "
+                                 f"got {tuple(image.shape)}")
+            buffer.copy_(image.reshape(buffer.shape))
+        return tuple(sorted(layer_inputs))
+
+    def _mixed_states(self, layers: tuple[int, ...]) -> Tensor:
+        """Every unit's output, with the layers below `layers` replaced by their ``mix`` buffers."""
+        states = self.table[:, :, :-1].clone()
+        for layer in layers:
             lo, hi = self.wiring.layer_starts[layer - 1], self.wiring.layer_starts[layer]
-            states[lo:hi] = self._image_rows(image.to(self.device, torch.float32), layer - 1)
+            states[lo:hi, 0] = self._image_rows(getattr(self, f"mix{layer}"), layer - 1)
         return states
 
     # ----------------------------------------------------------------------------------- learning
@@ -491,25 +651,33 @@ class PVM(nn.Module):
         if rates != self._rates:
             per_layer = torch.tensor(rates, device=self.device)
             for g in self.groups:
-                g.lr.copy_(per_layer[g.layer].unsqueeze(1))
+                g.lr.copy_(per_layer[g.layer].view(-1, 1, 1))
             self._rates = rates
 
     def _learn(self, g: _Group, x: Tensor, slot: slice | Tensor) -> None:
-        """Backprop of (signal − prediction) through both layers; momentum updates."""
+        """Backprop of (signal − prediction) through both layers; momentum updates, of all streams at once."""
         poly, mu = self.spec.polynomial, self.spec.momentum
-        n, hidden = g.n, self.spec.hidden_size
+        n, hidden, streams = g.n, self.spec.hidden_size, self.streams
         if self.spec.predict_two_steps:
             inp, hid, out = g.inp_prev, g.hid_prev, g.out_prev
-            target = torch.cat([g.past.reshape(n, -1), x.reshape(n, -1)], 1)
+            target = torch.cat([g.past.reshape(n, streams, -1), x.reshape(n, streams, -1)], 2)
         else:
             inp, hid, out = g.inp, self.table[g.start:g.start + n], g.out
-            target = x.reshape(n, -1)
+            target = x.reshape(n, streams, -1)
         d_out = (target - out).mul_(_slope(out, poly)).mul_(g.lr)            # learning rate folded in
-        d_hid = torch.bmm(d_out.unsqueeze(1), g.w2[:, :, :hidden]).squeeze(1).mul_(_slope(hid[:, :hidden], poly))
-        g.v2.mul_(mu).addcmul_(d_out.unsqueeze(2), hid.unsqueeze(1))
+        d_hid = torch.bmm(d_out, g.w2[:, :, :hidden]).mul_(_slope(hid[:, :, :hidden], poly))
+        if self._ring:
+            # one stream's update is an outer product, kept elementwise: a product over an inner size
+            # of 1 may fuse the multiply and the add, and round otherwise
+            g.v2.mul_(mu).addcmul_(d_out.transpose(1, 2), hid)
+            g.w2.add_(g.v2)
+            g.ring_x[:, slot] = inp
+            g.ring_d[:, slot] = d_hid
+            return
+        g.v2.mul_(mu).baddbmm_(d_out.transpose(1, 2), hid)                  # Σ over the streams
         g.w2.add_(g.v2)
-        g.ring_x[:, slot] = inp.unsqueeze(1)
-        g.ring_d[:, slot] = d_hid.unsqueeze(1)
+        g.v1.mul_(mu).baddbmm_(d_hid.transpose(1, 2), inp)
+        g.z1.add_(g.v1)
 
     def _fold(self) -> None:
         """The ring has come round: its updates enter Z (each g as g/(1 − μ))."""
@@ -532,30 +700,31 @@ class PVM(nn.Module):
 
     def _encode(self, g: _Group, x: Tensor) -> None:
         """The unit inputs for the next prediction: signal features, then context, then the bias."""
-        spec, n = self.spec, g.n
+        spec, n, streams = self.spec, g.n, self.streams
         if spec.predict_two_steps:
             g.inp_prev.copy_(g.inp)
             g.hid_prev.copy_(self.table[g.start:g.start + n])
             g.out_prev.copy_(g.out)
-        features = g.inp[:, :g.signal_width].view(n, g.slots, spec.n_features, g.block)
-        features[:, :, 0] = x
+        features = g.inp[:, :, :g.signal_width].view(n, streams, g.slots, spec.n_features, g.block)
+        features[:, :, :, 0] = x
         f = 1
         centred = x * 0.5 + 0.5 if spec.use_derivative or spec.use_error else None
         if spec.use_derivative:                 # 0.5·(x − x_{t−1}) + 0.5
-            torch.add(centred, g.past, alpha=-0.5, out=features[:, :, f])
+            torch.add(centred, g.past, alpha=-0.5, out=features[:, :, :, f])
             f += 1
         if spec.use_integral:
-            features[:, :, f] = g.integral.lerp_(x, 1 - spec.tau)
+            features[:, :, :, f] = g.integral.lerp_(x, 1 - spec.tau)
             f += 1
         if spec.use_error:                      # 0.5·(x − prediction) + 0.5
-            torch.add(centred, g.prediction(), alpha=-0.5, out=features[:, :, f])
+            torch.add(centred, g.prediction(), alpha=-0.5, out=features[:, :, :, f])
             f += 1
         if spec.use_t_minus_2_block:
-            features[:, :, f] = g.past
+            features[:, :, :, f] = g.past
         g.past.copy_(x)
-        width = self.table.shape[1]
-        context = torch.index_select(self.table, 0, g.ctx_src.view(-1)).view(n, g.contexts, width)[:, :, :-1]
-        torch.mul(context, g.ctx_factor, out=g.inp[:, g.signal_width:-1].view(n, g.contexts, width - 1))
+        width = self.table.shape[2]
+        context = torch.index_select(self.table, 0, g.ctx_src.view(-1)).view(n, g.contexts, streams, width)
+        torch.mul(context[..., :-1].transpose(1, 2), g.ctx_factor.unsqueeze(1),
+                  out=g.inp[:, :, g.signal_width:-1].view(n, streams, g.contexts, width - 1))
 
     def _forward_all(self, slot: slice | Tensor) -> None:
         """Every unit's new output (into the table) and prediction. `slot`: the ring slot the next
@@ -563,12 +732,16 @@ class PVM(nn.Module):
         poly, hidden = self.spec.polynomial, self.spec.hidden_size
         coef = self.ring_coef[slot].view(1, 1, -1)
         for g in self.groups:
-            x = _column(g.inp)
-            s = torch.bmm(g.z1, x).view(g.n, 1, hidden)
-            s.baddbmm_(torch.bmm(g.ring_x, x).transpose(1, 2).mul_(coef), g.ring_d)
-            rows = self.table[g.start:g.start + g.n]
-            _activate(s.view(g.n, hidden), poly, self.one_half, out=rows[:, :hidden])
-            torch.bmm(g.w2, _column(rows), out=_column(g.out))
+            x = g.inp.transpose(1, 2)                                       # (units, inputs, streams)
+            s = torch.bmm(g.z1, x)
+            if self._ring:
+                s = s.view(g.n, 1, hidden)
+                s.baddbmm_(torch.bmm(g.ring_x, x).transpose(1, 2).mul_(coef), g.ring_d)
+            else:
+                s = s.transpose(1, 2)
+            rows = self.table[g.start:g.start + g.n]                        # (units, streams, hidden + 1)
+            _activate(s, poly, self.one_half, out=rows[:, :, :hidden])
+            torch.bmm(g.w2, rows.transpose(1, 2), out=g.out.transpose(1, 2))
             _activate(g.out, poly, self.one_half, out=g.out)
 
     @property
@@ -591,16 +764,20 @@ class PVM(nn.Module):
         self.register_buffer("one_half", torch.tensor(0.5), persistent=False)
 
     def _add_layout_buffers(self) -> None:
-        """Index maps for the images of StepResult and for the per-layer errors."""
+        """Index maps for the images of StepResult and for the per-layer errors; the static buffers
+        of ``layer_inputs``."""
         starts = self.wiring.layer_starts
+        k = self.spec.hidden_block_size
         for layer in range(1, self.spec.n_layers):
             units = range(starts[layer], starts[layer + 1])
             sources = torch.tensor([s - starts[layer - 1] for u in units for s in self.wiring.signals[u]])
             readers = torch.bincount(sources, minlength=starts[layer] - starts[layer - 1]).clamp_(min=1)
             self.register_buffer(f"sources{layer}", sources, persistent=False)
             self.register_buffer(f"readers{layer}", readers.float().unsqueeze(1), persistent=False)
+            side = self.spec.layer_shapes[layer - 1] * k
+            self.register_buffer(f"mix{layer}", torch.zeros(side, side), persistent=False)
         units_per_layer = torch.tensor([b * b for b in self.spec.layer_shapes], dtype=torch.float32)
-        self.register_buffer("units_per_layer", units_per_layer, persistent=False)
+        self.register_buffer("units_per_layer", units_per_layer.unsqueeze(1), persistent=False)
 
     def head(self, g: _Group, out: Tensor, k: int) -> Tensor:
         """Prediction head k (0: next step, 1: the step after) of output rows `out`, as (units, slots, block)."""
@@ -617,9 +794,8 @@ class PVM(nn.Module):
         return rows.reshape(b, b, k, k).permute(0, 2, 1, 3).reshape(b * k, b * k, 1)
 
     def _image_rows(self, image: Tensor, layer: int) -> Tensor:
+        """The inverse of ``hidden_image``: a (b·k, b·k) image as the (b², k²) states of `layer`'s units."""
         b, k = self.spec.layer_shapes[layer], self.spec.hidden_block_size
-        if image.numel() != (b * k) ** 2:
-            raise ValueError(f"layer_inputs[{layer + 1}] must be a {b * k}×{b * k} image, got {tuple(image.shape)}")
         return image.reshape(b, k, b, k).permute(0, 2, 1, 3).reshape(b * b, k * k)
 
     def signal_images(self, per_group: list[Tensor]) -> list[Tensor]:
@@ -636,8 +812,25 @@ class PVM(nn.Module):
         return images
 
     def _layer_errors(self, signals: list[Tensor], predictions: list[Tensor]) -> Tensor:
-        errors = torch.zeros(self.spec.n_layers, device=self.device)
+        """(streams, layers): the mean |signal − prediction| of every layer in every stream."""
+        errors = torch.zeros(self.spec.n_layers, self.streams, device=self.device)
         for g, x, p in zip(self.groups, signals, predictions):
-            per_unit = (x - p).abs_().view(g.n, -1).mean(1)
+            per_unit = (x - p).abs_().reshape(g.n, self.streams, -1).mean(2)
             errors.index_add_(0, g.layer, per_unit)
-        return errors.div_(self.units_per_layer)
+        return errors.div_(self.units_per_layer).t()
+
+
+def _shapes(layout) -> list[tuple[int, ...]]:
+    """The image shapes of one ``SHOWN`` entry: a list per layer, one image, or none."""
+    if layout is None:
+        return []
+    return layout if isinstance(layout, list) else [layout]
+
+
+def _check_state(state: Mapping[str, Tensor], expected: dict[str, tuple[int, ...]], what: str) -> None:
+    missing, unexpected = sorted(set(expected) - set(state)), sorted(set(state) - set(expected))
+    if missing or unexpected:
+        raise ValueError(f"{what} does not fit this spec: missing {missing[:3]}, unexpected {unexpected[:3]}")
+    for key, shape in expected.items():
+        if tuple(state[key].shape) != tuple(shape):
+            raise ValueError(f"{what} {key} has shape {tuple(state[key].shape)}, this spec needs {tuple(shape)}")

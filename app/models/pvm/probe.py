@@ -55,11 +55,12 @@ class PVMProbe:
         rows = slice(units.start - g.start, units.stop - g.start)
         w = pvm.input_weights_of(units)
         n = len(units)
-        width = pvm.table.shape[1]
-        context = torch.index_select(pvm.table, 0, g.ctx_src[rows].reshape(-1)).view(n, g.contexts, width)[:, :, :-1]
+        table = pvm.table[:, 0]                                             # stream 0's outputs
+        width = table.shape[1]
+        context = torch.index_select(table, 0, g.ctx_src[rows].reshape(-1)).view(n, g.contexts, width)[:, :, :-1]
         context = (context * g.ctx_factor[rows]).reshape(n, -1, 1)
         held = torch.bmm(w[:, :, g.signal_width:-1], context).squeeze(2) + w[:, :, -1]
-        prediction = g.prediction()[rows].clone() if spec.use_error else None
+        prediction = g.prediction()[rows, 0].clone() if spec.use_error else None
         sources = None
         if m > 0:
             sources = (g.sig_src[rows] - starts[m - 1]).clone()

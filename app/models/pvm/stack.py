@@ -111,7 +111,7 @@ class PVMStack:
             p = context.registry
             self.apply_controls(p, context.last_image_change() if p["pvm.sleep"] else None)
         inputs = {l: s[0, 0] for l, s in enumerate(states, 1)} if context is not None and context.mixed else None
-        result = self.pvm.step(image[0].float(), layer_inputs=inputs)
+        result = self.pvm.step(image[0].float(), layer_inputs=inputs, images=True)
         self.last = result
         self.curve.add(result.step, result.layer_errors[0])
         layers = range(1, self.pvm.spec.n_layers)
