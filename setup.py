@@ -7,7 +7,8 @@ from setuptools import find_packages, setup
 SHIPPED = {
     "shaders": ["**/*.glsl"],
     "models": ["*.safetensors", "*.json", "specs/*.json"],
-    "assets": ["*.mp4", "*.md", "photos/*.png", "photos/*.jpg", "presets/*.json", "presets/*.png"],
+    "assets": ["*.mp4", "*.md", "photos/*.png", "photos/*.jpg", "wallpapers/*.jpg", "wallpapers/licenses/*.txt",
+               "presets/*.json", "presets/*.png"],
 }
 
 setup(

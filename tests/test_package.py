@@ -133,7 +133,8 @@ def test_the_wheel_carries_the_shipped_files(tmp_path):
     names = set(zipfile.ZipFile(wheel).namelist())
     shipped = {f"app/_shipped/{p.relative_to(ROOT).as_posix()}"
                for folder, pattern in (("shaders", "**/*.glsl"), ("models", "*.safetensors"), ("models", "*.json"),
-                                       ("models", "specs/*.json"), ("assets", "sample.mp4"), ("assets", "photos/*"))
+                                       ("models", "specs/*.json"), ("assets", "sample.mp4"), ("assets", "photos/*"),
+                                       ("assets", "wallpapers/*.jpg"), ("assets", "wallpapers/licenses/*"))
                for p in (ROOT / folder).glob(pattern)}
     assert len(shipped) > 30
     assert not shipped - names, f"missing from the wheel: {sorted(shipped - names)}"

@@ -1,8 +1,10 @@
 """Training images: random crops (scale, horizontal flips, colour jitter) from a set of frames.
 
-The frames come from the bundled photos of ``assets/photos/`` (two held out for validation), from a video file or folder of images the user gives, or from a webcam
-recording. Anything that cannot be trained on fails here, as one ``UserError`` line, before
-training starts.
+The frames come from the bundled photos of ``assets/photos/`` (two held out for validation), from a
+video file or folder of images the user gives, from a webcam recording, from a film of slow pans,
+zooms and cross-fades over every shipped photo (``photos``), from the sample clip (``sample``), or
+from several of these at once (``photos+sample``). Anything that cannot be trained on fails here, as
+one ``UserError`` line, before training starts.
 """
 
 from __future__ import annotations
@@ -18,14 +20,17 @@ import torch
 from tqdm import tqdm
 
 from app.errors import UserError
-from app.sources import IMAGE_EXTENSIONS
+from app.sources import IMAGE_EXTENSIONS, SAMPLE_CLIP
 from app.sources.fit import fit_square
-from app.sources.photos import training_photos, validation_photos
+from app.sources.photos import library_photos, training_photos, validation_photos
+from app.train.photo_motion import PhotoFilm
 
 MAX_VIDEO_FRAMES = 300
 MAX_FRAME_SIDE = 512        # frames are stored no larger than this, to bound memory
 WEBCAM_FPS = 5              # recorded frames per second: neighbours a 30th of a second apart add little
 VALIDATION_SIZE = 256
+FILM_FRAMES = 300           # frames taken, evenly spaced, from one pass of the photo film
+NAMED_DATA = ("photos", "sample")
 
 
 @dataclass
@@ -39,16 +44,62 @@ def bundled() -> FrameSet:
     return FrameSet(list(photos.values()), "bundled photos: " + ", ".join(photos))
 
 
+def from_spec(spec: str, batch: int, seed: int = 0) -> FrameSet:
+    """What ``--data`` names: a video, an image or a folder of images, ``photos``, ``sample``, or several
+    of these joined by ``+`` (a path that exists is taken whole, ``+`` and all)."""
+    if spec.strip() and spec not in NAMED_DATA and Path(spec).expanduser().exists():
+        return from_path(spec, batch)
+    parts = spec.split("+")
+    if not all(part.strip() for part in parts):
+        raise UserError(f"--data {spec!r}: a part is empty; name videos, images, folders, photos or sample, "
+                        f"joined by + (e.g. photos+sample)")
+    for part in parts:  # every path checked before any part is read: drawing the film takes a while
+        if part not in NAMED_DATA and not Path(part).expanduser().exists():
+            raise _no_such(part)
+    sets = [_named(part, batch, seed) if part in NAMED_DATA else from_path(part, batch) for part in parts]
+    if len(sets) == 1:
+        return sets[0]
+    return FrameSet([frame for frames in sets for frame in frames.frames],
+                    " + ".join(frames.description for frames in sets))
+
+
+def _named(name: str, batch: int, seed: int) -> FrameSet:
+    if name == "photos":
+        return photo_film(seed)
+    if not SAMPLE_CLIP.is_file():
+        raise UserError(f"--data sample: the sample clip is missing at {SAMPLE_CLIP}; rebuild it with: "
+                        f"python -m app.sources.sample_clip")
+    clip = _from_video(SAMPLE_CLIP, batch)
+    return FrameSet(clip.frames, f"{len(clip.frames)} frames of the sample clip (assets/sample.mp4)")
+
+
+def photo_film(seed: int = 0) -> FrameSet:
+    """``FILM_FRAMES`` frames, evenly spaced, of one pass of a photo film over the library (every
+    shipped photo but the validation ones, each seen from a few views)."""
+    photos = library_photos()
+    film = PhotoFilm(photos, MAX_FRAME_SIDE, MAX_FRAME_SIDE, seed)
+    step = film.pass_frames / FILM_FRAMES
+    drawn = [film.frame(int(i * step))
+             for i in tqdm(range(FILM_FRAMES), desc="drawing the photo film", unit="frame", leave=False)]
+    return FrameSet(drawn, f"{len(drawn)} frames of a film of slow pans, zooms and cross-fades (seed {seed}) over "
+                           f"{len(photos)} photos of assets/photos and assets/wallpapers")
+
+
 def from_path(spec: str, batch: int) -> FrameSet:
     """A folder of images, one image, or a video file."""
     path = Path(spec).expanduser()
     if not path.exists():
-        raise UserError(f"--data {spec}: no such file or folder; pass a video, an image or a folder of images")
+        raise _no_such(spec)
     if path.is_dir():
         return _from_folder(path)
     if path.suffix.lower() in IMAGE_EXTENSIONS:
         return FrameSet([_read_image(path)], f"image {path}")
     return _from_video(path, batch)
+
+
+def _no_such(spec: str) -> UserError:
+    return UserError(f"--data {spec}: no such file or folder; pass a video, an image, a folder of images, "
+                     f"photos or sample (or several joined by +)")
 
 
 def _from_folder(folder: Path) -> FrameSet:
