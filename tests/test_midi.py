@@ -506,6 +506,7 @@ class PanelState:
     def __init__(self, hub):
         self.controllers = hub
         self.widgets: dict[str, list[float]] = {}
+        self.panel_fields = {"midi.network": ""}
 
 
 class Frames:

@@ -21,7 +21,6 @@ __all__ = ["action_target", "draw_section", "is_learning", "menu_items"]
 WARN = imgui.ImVec4(1.0, 0.78, 0.3, 1.0)
 CYAN = imgui.ImVec4(0.4, 0.85, 1.0, 1.0)
 NONE = "none"
-_typed = {"network": ""}           # the HOST:PORT being typed in the section
 
 
 def _midi(state) -> MidiController | None:
@@ -62,13 +61,13 @@ def draw_section(state, remember: Callable[[str], None]) -> None:
     if midi is None:
         imgui.text_disabled("MIDI is off")
         return
-    _inputs(midi, remember)
+    _inputs(state, midi, remember)
     _output(midi, remember)
     _learning(midi, remember)
     _mappings(state, midi, remember)
 
 
-def _inputs(midi: MidiController, remember) -> None:
+def _inputs(state, midi: MidiController, remember) -> None:
     if midi.problem:
         imgui.push_style_color(imgui.Col_.text, WARN)
         imgui.text_wrapped(midi.problem)
@@ -87,12 +86,13 @@ def _inputs(midi: MidiController, remember) -> None:
             imgui.same_line()
             imgui.text_disabled("(waiting for it)")
     imgui.set_next_item_width(200)
-    _, _typed["network"] = imgui.input_text_with_hint("##midi-network", "HOST:PORT", _typed["network"])
+    fields = state.panel_fields
+    _, fields["midi.network"] = imgui.input_text_with_hint("##midi-network", "HOST:PORT", fields["midi.network"])
     imgui.set_item_tooltip("MIDI from another program over TCP: a mido.sockets.PortServer at HOST:PORT")
     imgui.same_line()
-    if imgui.button("connect##midi-network") and _typed["network"].strip():
-        midi.choose_input(_typed["network"].strip(), True)
-        _typed["network"] = ""
+    if imgui.button("connect##midi-network") and fields["midi.network"].strip():
+        midi.choose_input(fields["midi.network"].strip(), True)
+        fields["midi.network"] = ""
     remember("midi:network")
 
 

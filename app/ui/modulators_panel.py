@@ -31,8 +31,6 @@ LAMP_LIT = 0.15                  # of a beat the lamp stays lit
 DEVICES_REFRESH_S = 3.0
 SOUNDS = ["Sounds", "*.wav *.flac *.mp3 *.ogg *.opus *.m4a *.aac *.aiff", "All files", "*"]
 OFF, FILE = "off", "sound file…"
-_devices = {"names": [], "read_at": float("-inf")}
-_typed = {"path": "", "add": 0, "action": 0}
 
 
 def menu_items(state, address: str, remember: Callable[[str], None] | None = None) -> None:
@@ -183,15 +181,21 @@ def _envelope(bank, m: Envelope, index: int, remember) -> None:
             setattr(m, setting, min(high, max(low, value)))
 
 
+def _pick(state, key: str, options: list[str], width: float) -> str:
+    """A drop-down over ``options`` whose choice the panel's fields keep under ``key``; the option chosen."""
+    fields = state.panel_fields
+    fields[key] = min(fields[key], len(options) - 1)
+    imgui.set_next_item_width(width)
+    _, fields[key] = imgui.combo(f"##{key}", fields[key], options)
+    return options[fields[key]]
+
+
 def _add_row(state, bank, remember) -> None:
     addresses = _numeric_addresses(state)
     if not addresses:
         return
-    _typed["add"] = min(_typed["add"], len(addresses) - 1)
-    imgui.set_next_item_width(170)
-    _, _typed["add"] = imgui.combo("##mod-add", _typed["add"], addresses)
+    address = _pick(state, "mod.add", addresses, 170)
     remember("mod:pick")
-    address = addresses[_typed["add"]]
     imgui.same_line()
     if imgui.button("+ LFO"):
         _try(state, lambda: bank.add_lfo(address))
@@ -228,10 +232,11 @@ def _audio(state, controllers, remember) -> None:
 
 def _audio_input(state, audio, remember) -> None:
     now = time.monotonic()
-    if now - _devices["read_at"] > DEVICES_REFRESH_S:
-        _devices["names"], _devices["read_at"] = audio.devices(), now
+    fields = state.panel_fields
+    if now - fields["audio.devices_read_at"] > DEVICES_REFRESH_S:
+        fields["audio.devices"], fields["audio.devices_read_at"] = audio.devices(), now
     current = audio.input.name if audio.input is not None else OFF
-    options = list(dict.fromkeys([OFF, *_devices["names"], *([current] if current != OFF else []), FILE]))
+    options = list(dict.fromkeys([OFF, *fields["audio.devices"], *([current] if current != OFF else []), FILE]))
     imgui.set_next_item_width(240)
     changed, index = imgui.combo("input##audio", options.index(current), options)
     remember("audio:input")
@@ -243,14 +248,14 @@ def _audio_input(state, audio, remember) -> None:
             problem = state.dialog.ask("audio", "Play a sound file", SOUNDS)
             if problem:
                 state.notify(problem)
-        elif choice in _devices["names"]:
+        elif choice in fields["audio.devices"]:
             _try(state, lambda: state.notify(audio.open_device(choice)))
     imgui.set_next_item_width(240)
-    _, _typed["path"] = imgui.input_text_with_hint("##audio-path", "a sound file's path", _typed["path"])
+    _, fields["audio.path"] = imgui.input_text_with_hint("##audio-path", "a sound file's path", fields["audio.path"])
     remember("audio:path")
     imgui.same_line()
-    if imgui.button("play##audio-path") and _typed["path"].strip():
-        _try(state, lambda: state.notify(audio.open_file(_typed["path"].strip())))
+    if imgui.button("play##audio-path") and fields["audio.path"].strip():
+        _try(state, lambda: state.notify(audio.open_file(fields["audio.path"].strip())))
     remember("audio:play")
 
 
@@ -292,13 +297,11 @@ def _audio_triggers(state, audio, remember) -> None:
     names = state.controllers.actions.names()
     if not names:
         return
-    _typed["action"] = min(_typed["action"], len(names) - 1)
-    imgui.set_next_item_width(140)
-    _, _typed["action"] = imgui.combo("##audio-action", _typed["action"], names)
+    action = _pick(state, "audio.action", names, 140)
     remember("audio:pick-action")
     imgui.same_line()
     if imgui.button("fire on onsets"):
-        _try(state, lambda: audio.trigger(names[_typed["action"]]))
+        _try(state, lambda: audio.trigger(action))
     remember("audio:add-trigger")
 
 

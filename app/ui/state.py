@@ -59,6 +59,10 @@ class AppState:
     frame_times: collections.deque = field(default_factory=lambda: collections.deque(maxlen=120))
     probe: ProbeView = field(default_factory=ProbeView)  # the probed unit (app.ui.probe)
     presets_tab: PresetsTab = field(default_factory=PresetsTab)   # the Presets tab's fields and thumbnails
+    # what the Play tab's own fields hold between frames: text being typed, the entries picked
+    panel_fields: dict = field(default_factory=lambda: {
+        "midi.network": "", "mod.add": 0, "audio.path": "", "audio.action": 0, "audio.devices": [],
+        "audio.devices_read_at": float("-inf")})
     path_input: str = ""
     dialog: FileDialog = field(default_factory=FileDialog)   # the open-file dialog, polled each frame
     controllers: object = None                       # app.controllers.hub.Controllers, once the window runs
