@@ -27,6 +27,7 @@ strings). Sending never waits: a datagram the network cannot take now is dropped
 from __future__ import annotations
 
 import collections
+import contextlib
 import errno
 import math
 import numbers
@@ -292,6 +293,12 @@ class _Listener(socketserver.UDPServer):
     the sender; anything ``receive`` raises goes to ``failed(sender, error)``, never to a traceback."""
 
     allow_reuse_address = False       # with it two programs could bind one UDP port, and one would hear nothing
+    RECEIVE_BUFFER = 4 << 20          # a controller's burst (a fader swept, a sequencer's bundle) waits here, not dropped
+
+    def server_bind(self) -> None:
+        with contextlib.suppress(OSError):          # the system may cap it; what it grants is what there is
+            self.socket.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, self.RECEIVE_BUFFER)
+        super().server_bind()
 
     def __init__(self, address: tuple[int, tuple], receive: Callable[[bytes, tuple], list[OscMessage]],
                  failed: Callable[[tuple, BaseException], None]):
