@@ -291,6 +291,10 @@ def core_params() -> list[Param]:
     return [
         Param("dream", "float", 0.0, "How much of the network's own last prediction replaces the source "
               "frame as its input (0 = follow the source, 1 = full dream).", "dream", 0.0, 1.0),
+        Param("motion", "float", 0.0, "How the dream moves: calm (low) drifts slowly from one scene to the next, "
+              "wild (high) changes fast and restlessly; 0 is the plain loop, which settles where the model "
+              "leads it. Acts only while dreaming (in proportion to dream).", "dream", 0.0, 1.0,
+              label="calm ↔ wild"),
         Param("input_noise", "float", 0.0, "Uniform noise added to the input frame, as a fraction of full "
               "range (0.125 ≈ ±32/255, PVM's noisy signal).", "dream", 0.0, 1.0),
         Param("mode", "choice", "normal", "A viewing mode of the PVM paper: sets the dream, occluder, blink and "
@@ -303,7 +307,11 @@ def core_params() -> list[Param]:
               "static frame, or stop a webcam on one image.", "dream"),
         Param("paused", "bool", False, "Stop stepping the dynamics (the view keeps showing the last step).", "dream"),
         Param("steps_per_frame", "int", 1, "Loop steps for each displayed or recorded frame (decode→encode "
-              "passes per frame).", "dynamics", 1, 64, label="steps per frame"),
+              "passes per frame). A model that can (a PVM) takes the steps before the shown one on the device "
+              "alone, at nearly its own speed, while nothing needs GL between them: no dream, blink, input noise "
+              "or occluder, a rule that passes the bottom-up drive through (normal mode), no inertia, latent "
+              "noise or objective, no sleep. Otherwise every step goes through the composite, the mix and the "
+              "views.", "dynamics", 1, 64, label="steps per frame"),
         Param("latent_noise", "float", 0.0, "Gaussian noise on the top layer's code every step: the dream "
               "becomes Monte-Carlo resampling of the model.", "dynamics", 0.0, 1.0, label="latent noise"),
         Param("inertia", "float", 0.0, "Representational inertia γ: the top layer follows its own momentum "

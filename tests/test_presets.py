@@ -351,7 +351,7 @@ def test_the_shipped_presets_load_and_apply():
     registry = full_registry()
     declare_rule_params(registry)
     entries = [e for e in PresetBank(PRESET_DIR / "no-user", PRESET_DIR).entries()]
-    assert 4 <= len(entries) <= 6
+    assert 4 <= len(entries) <= 10
     for entry in entries:
         preset = PresetBank(PRESET_DIR / "no-user", PRESET_DIR).load(entry)
         values, unknown = preset.checked(registry)
@@ -476,12 +476,17 @@ def test_the_presets_tab_recalls_by_click_and_key_and_saves(tmp_path):
             keyed = state(lambda d: d["params"]["occluder.mode"] == "blind" and d["params"]["dream"] == 0.0, 30)
             state(lambda d: d["step"] >= keyed["step"] + 40)
             assert np.abs(view("keyed") - zoomed).mean() > max(5 * steady, 2.0)
+            x0, y0, x1, y1 = state(lambda d: "preset:name" in d["widgets"])["widgets"]["preset:name"]
+            subprocess.run(["xdotool", "mousemove", str(int((x0 + x1) / 2)), str(int(y0) - 40), "click", "--repeat", "6",
+                            "--delay", "60", "5"], env=env, check=True)      # the panel scrolls to its end
+            time.sleep(0.8)
             click("preset:name")
             subprocess.run(["xdotool", "sleep", "0.3", "type", "--delay", "40", "my spot"], env=env, check=True)
             state(lambda d: "preset:save" in d["widgets"])
             time.sleep(0.5)
             click("preset:save")
-            state(lambda d: any(n.startswith("saved preset 5 my spot to ") for n in d["notices"]), 30)
+            number = sorted([p.stem for p in PRESET_DIR.glob("*.json")] + ["my spot"]).index("my spot") + 1
+            state(lambda d: any(n.startswith(f"saved preset {number} my spot to ") for n in d["notices"]), 30)
         finally:
             subprocess.run(["xdotool", "search", "--name", "^Hypnagogia$", "windowfocus", "--sync", "key", "Escape"],
                            env=env)

@@ -39,6 +39,22 @@ def register(sub) -> None:
 
 
 def run(args) -> int:
+    from app.train.distributed import one_voice
+
+    return one_voice(_run_in_session)(args)
+
+
+def _run_in_session(args) -> int:
+    import torch
+
+    from app.train.distributed import session
+
+    # the survey computes on the CPU, so its processes talk over gloo wherever they run
+    with session(torch.device("cpu"), "gloo", lambda: "no report was written") as (team, _):
+        return _run(args, team)
+
+
+def _run(args, team) -> int:
     import torch
 
     from app.loop.session import load_model
@@ -48,7 +64,7 @@ def run(args) -> int:
     loaded = load_model(args.model, torch.device("cpu"))
     capabilities = loaded.runtime().capabilities
     if not capabilities.batched:        # a model that steps one frame at a time dreams its starts in turn
-        return _survey_in_turn(loaded, args)
+        return _survey_in_turn(loaded, args, team)
     sequential_only = [flag for flag, given in (("--sleep-dreams", args.sleep_dreams),
                                                 ("--hold", args.hold is not None),
                                                 ("--dream", args.dream is not None)) if given]
@@ -62,7 +78,9 @@ def run(args) -> int:
         raise UserError(f"--size {size} does not suit {loaded.name}: it {capabilities.size_rule()}")
     config = _survey_config(args, size)
     start = time.perf_counter()
-    result = run_survey(model, config)
+    result = run_survey(model, config, team=team)
+    if result is None:              # another process's share, gathered by rank 0
+        return 0
     seconds = time.perf_counter() - start
     path = write_report(result, Path(args.out), loaded.name, seconds)
     _print_summary(result, seconds)
@@ -88,7 +106,7 @@ def _print_summary(result, seconds: float, label: str = "") -> None:
           f"{facts['cycles']} cycles, {facts['wandering']} still wandering)")
 
 
-def _survey_in_turn(loaded, args) -> int:
+def _survey_in_turn(loaded, args, team) -> int:
     import torch
 
     from app.loop.session import model_size
@@ -111,13 +129,17 @@ def _survey_in_turn(loaded, args) -> int:
     settings = {"dream": f"{config.dream} dream", "hold": config.hold}
     if not config.sleep.dreams:
         start = time.perf_counter()
-        result = survey_in_turn(dreamer, config)
+        result = survey_in_turn(dreamer, config, team=team)
+        if result is None:
+            return 0
         seconds = time.perf_counter() - start
         path = write_report(result, out, loaded.name, seconds, settings)
         _print_summary(result, seconds)
         print(f"report: {path}")
         return 0
-    result = survey_before_after(dreamer, config)
+    result = survey_before_after(dreamer, config, team=team)
+    if result is None:
+        return 0
     comparison = {"before and after sleep": "../comparison.html"}
     write_report(result.before, out / "before", f"{loaded.name}, before sleep", result.seconds["before"], settings,
                  comparison | {"after sleep": "../after/report.html"})

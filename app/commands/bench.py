@@ -8,8 +8,14 @@ from app.commands.args import add_common, positive_int, positive_number
 def register(sub) -> None:
     bench = sub.add_parser("bench", help="time every stage of the loop headless; print and write JSON")
     add_common(bench, source="sample")
-    bench.add_argument("--steps", type=positive_int, default=300, help="timed steps")
+    bench.add_argument("--steps", type=positive_int, default=300, help="timed steps (whole frames of "
+                       "--steps-per-frame steps, rounded up)")
     bench.add_argument("--warmup", type=int, default=20, help="untimed steps first")
+    bench.add_argument("--steps-per-frame", type=positive_int, default=None, metavar="K",
+                       help="loop steps for each shown frame, as the panel's steps per frame (default: its value, "
+                            "1 unless --set or --preset says otherwise); where nothing needs GL between them, the "
+                            "K − 1 before the shown one run on the device alone (a PVM learning in normal mode): "
+                            "the JSON gives model steps/s and shown frames/s")
     bench.add_argument("--record", action="store_true", help="include readback and H.264 encoding")
     bench.add_argument("--output-size", default=None, metavar="WxH", help="render the view at this size, "
                        "e.g. 1920x1080, fitted with black bars (default: the view's own size)")

@@ -1,6 +1,11 @@
 """What ``hypnagogia bench`` runs: per-stage timings of the loop, headless, printed and written as JSON. With
 ``--live`` the loop is paced at a frame rate instead, as the window runs it, and the bench counts
-the ticks it was late for and the frames the live recorder dropped."""
+the ticks it was late for and the frames the live recorder dropped.
+
+The loop runs whole frames of ``steps_per_frame`` steps (``Engine.advance``), as the window does:
+``steps_per_s`` counts model steps, ``frames_per_s`` shown frames. Stages are timed per call; where
+the steps before a shown one skip GL (``Engine.needs_no_gl``) one call of ``inner steps`` takes them
+all."""
 
 from __future__ import annotations
 
@@ -26,8 +31,8 @@ from app.outputs.sinks import RecorderSink
 from app.outputs.view_output import ViewOutput, view_output
 from app.loop.session import build_engine
 
-STAGE_ORDER = ("source", "composite", "download", "drive", "upload", "mix", "views", "readback", "encode",
-               "fan-out")
+STAGE_ORDER = ("inner steps", "source", "composite", "download", "drive", "upload", "mix", "views", "readback",
+               "encode", "fan-out")
 PROJECTOR_SIZE, SEND_SIZE, SEND_FPS = (1920, 1080), (1280, 720), 30.0
 LIVE_FPS = 60.0
 LIVE_SECONDS = 10.0
@@ -84,12 +89,12 @@ def _finish(engine, output: ViewOutput, recorder: RecorderSink | None) -> None:
     engine.ctx.finish()
 
 
-def _run(engine, output: ViewOutput, recorder, steps: int, label: str) -> float:
-    """Runs ``steps`` steps as fast as they go; returns seconds."""
+def _run(engine, output: ViewOutput, recorder, frames: int, label: str) -> float:
+    """Runs ``frames`` frames as fast as they go; returns seconds."""
     _start(output, recorder)
     start = time.perf_counter()
-    for _ in tqdm(range(steps), desc=label, unit="step", leave=False):
-        engine.step()
+    for _ in tqdm(range(frames), desc=label, unit="frame", leave=False):
+        engine.advance()
         _show(output, recorder)
     _finish(engine, output, recorder)
     return time.perf_counter() - start
@@ -156,6 +161,10 @@ def run(args) -> int:
     if args.learn:
         for address, value in engine.loaded.kind.learning_settings.items():
             engine.registry.set(address, value)
+    if args.steps_per_frame:
+        engine.registry.set("steps_per_frame", args.steps_per_frame)
+    per_frame = engine.registry["steps_per_frame"]
+    frames, warmup = math.ceil(args.steps / per_frame), math.ceil(args.warmup / per_frame)
     view = engine.registry["view"]
     width, height = output_size or natural_size(view, engine.size, engine.n_layers, engine.frame().two_step)
     output = view_output(engine, view, (width, height), timer=engine.timer)
@@ -163,28 +172,34 @@ def run(args) -> int:
     with tempfile.TemporaryDirectory() as tmp:
         def recorder(name, **options):
             return RecorderSink(VideoRecorder(Path(tmp) / name, width, height, **options)) if args.record else None
-        _run(engine, output, recorder("warmup.mp4"), args.warmup, "warm-up")
+        _run(engine, output, recorder("warmup.mp4"), warmup, "warm-up")
         engine.timer.reset()
         if args.live:
             fps = args.fps or LIVE_FPS
             live = _run_paced(engine, output, recorder("live.mp4", fps=fps, live=True), fps,
                               args.seconds or LIVE_SECONDS, FanOut(engine) if args.fan_out else None)
-            steps_per_s = live["frames"] / live["seconds"]
-            loop_ms = live["work_ms"]["mean"]
+            frames_per_s = live["frames"] / live["seconds"]
+            frame_ms = live["work_ms"]["mean"]
         else:
-            seconds = _run(engine, output, recorder("bench.mp4"), args.steps, "end to end")
-            steps_per_s = args.steps / seconds
-            loop_ms = 1000.0 / steps_per_s
+            seconds = _run(engine, output, recorder("bench.mp4"), frames, "end to end")
+            frames_per_s = frames / seconds
+            frame_ms = 1000.0 / frames_per_s
             # a second pass with a sync after every stage attributes the time to stages honestly
             engine.timer.reset()
             engine.timer.sync = engine._sync
-            _run(engine, output, recorder("stages.mp4"), args.steps, "per stage")
+            _run(engine, output, recorder("stages.mp4"), frames, "per stage")
         stages = engine.timer.means()
     stages_ms = {k: round(stages[k], 3) for k in STAGE_ORDER if k in stages}
     model_ms = engine.time_model()
+    steps_per_s, loop_ms = frames_per_s * per_frame, frame_ms / per_frame
     result = {
-        "steps_per_s": round(steps_per_s, 2),
-        "loop_ms": round(loop_ms, 3),
+        "steps_per_s": round(steps_per_s, 2),           # model steps
+        "frames_per_s": round(frames_per_s, 2),         # shown frames
+        "steps_per_frame": per_frame,
+        # the steps before each shown one ran on the device alone, skipping GL
+        "inner_steps": per_frame > 1 and engine.needs_no_gl(),
+        "loop_ms": round(loop_ms, 3),                   # per step
+        "frame_ms": round(frame_ms, 3),
         "model_ms": round(model_ms, 3),
         "loop_to_model": round(loop_ms / model_ms, 2) if model_ms else None,
         "stages_ms": stages_ms,
@@ -199,7 +214,7 @@ def run(args) -> int:
         "output": [width, height],
         "record": bool(args.record),
         "learn": bool(args.learn) and engine.capabilities.learns,
-        "steps": live["frames"] if live else args.steps,
+        "steps": (live["frames"] if live else frames) * per_frame,
         "gl_renderer": describe(ctx),
         "torch": torch.__version__,
         "torch_threads": torch.get_num_threads(),
@@ -223,14 +238,20 @@ def _print(result: dict) -> None:
     print(f"model {result['model']} at {result['size']}² on {result['device']} ({result['precision']}), output "
           f"{width}×{height} — {result['gl_renderer']}; tensor ↔ texture: {result['transfer']}")
     for stage, ms in result["stages_ms"].items():
-        print(f"  {stage:<10} {ms:8.3f} ms")
+        print(f"  {stage:<12} {ms:8.3f} ms")
     objective = result["objective"]
     print(f"  objective {'off' if not objective['strength'] else objective}; CUDA graph: {result['graphed']}")
     synced = "synced" if result["stages_synced"] else "not synced: GPU work may land in a later stage"
-    print(f"  {'total':<10} {sum(result['stages_ms'].values()):8.3f} ms (stages, {synced})")
+    print(f"  {'total':<12} {sum(result['stages_ms'].values()):8.3f} ms (stages, {synced})")
     live = result["live"]
+    per_frame = result["steps_per_frame"]
+    if per_frame > 1:
+        how = "the steps before the shown one on the device alone" if result["inner_steps"] else \
+            "every step through GL"
+        print(f"{per_frame} steps per shown frame, {how}: {result['frames_per_s']:.1f} frames/s "
+              f"({result['frame_ms']:.2f} ms/frame)")
     if live is None:
-        print(f"end to end: {result['steps_per_s']:.1f} steps/s ({result['loop_ms']:.2f} ms/step); the model alone "
+        print(f"end to end: {result['steps_per_s']:.1f} steps/s ({result['loop_ms']:.3f} ms/step); the model alone "
               f"{result['model_ms']:.3f} ms; loop/model = {result['loop_to_model']}")
         return
     work = live["work_ms"]

@@ -23,6 +23,9 @@ from app.experiments.registry import EXPERIMENTS, Experiment
 from app.resources import runs_dir
 
 
+FED_BACK = ("pvm-static-dream", "pvm-replay")     # the experiments that feed the dreamed frame back
+
+
 def register(sub) -> None:
     """Adds ``experiment`` with one sub-command per experiment (they take none of the live options
     that ``add_common`` adds)."""
@@ -40,6 +43,10 @@ def register(sub) -> None:
             add_device(p)
             p.add_argument("--seed", type=int, default=1, help="seed of the held-out clip (default 1), rendered "
                            "as long and as fast as the shipped PVMs' training clip (seed 2)")
+            if experiment.name in FED_BACK:
+                p.add_argument("--feed-lag", type=int, default=0, metavar="STEPS",
+                               help="steps late the dreamed frame is fed back (default 0; the original PVM's "
+                                    "feed is 2 steps late in this step order: docs/experiments.md)")
         else:
             p.add_argument("--seed", type=int, default=0, help="seed of the data, the weights and the noise")
         p.add_argument("--quick", action="store_true", help="a small version that runs in seconds (for tests)")
@@ -94,6 +101,10 @@ def run_experiment(experiment: Experiment, args: argparse.Namespace) -> int:
         from app.loop.device import pick_device
         device = pick_device(args.device)
         config = replace(config, model=args.model, device=str(device))
+        if experiment.name in FED_BACK:
+            if args.feed_lag < 0:
+                raise UserError(f"--feed-lag must be 0 or more steps, got {args.feed_lag}")
+            config = replace(config, feed_lag=args.feed_lag)
     start = time.perf_counter()
     result = experiment.run(config, out, progress=not args.quiet)
     seconds = time.perf_counter() - start

@@ -13,6 +13,8 @@ from app.errors import UserError
 from app.resources import runs_dir, user_models_dir
 
 DEFAULT_WIDTHS = (16, 32, 64, 128)
+DEFAULT_BATCH = 16
+DEFAULT_MOTION = 0.65        # calm ↔ wild of new models' dreams: slow drift between scenes (docs/models.md)
 NAME = re.compile(r"[A-Za-z0-9][A-Za-z0-9._-]*")
 
 
@@ -30,13 +32,27 @@ def register(sub) -> None:
                     f"(default {','.join(map(str, DEFAULT_WIDTHS))}); each layer halves the resolution")
     ae.add_argument("--activation", default="gelu", choices=("gelu", "relu", "elu", "silu"),
                     help="hidden activation inside encoders and decoders (default gelu)")
+    ae.add_argument("--resample", default="smooth", choices=("smooth", "stride"),
+                    help="smooth: blur before each stride-2 convolution and upsample bilinearly, so the loop has "
+                         "no aliasing to grow into stripes; stride: plain stride-2 and nearest-neighbour, the "
+                         "first models' (default smooth)")
+    ae.add_argument("--padding", default="reflect", choices=("reflect", "zeros"),
+                    help="how convolutions see past the frame's edge (default reflect: no dark border for the "
+                         "loop to grow)")
+    ae.add_argument("--blocks", type=non_negative_int, default=0, metavar="N",
+                    help="residual blocks per layer, each widening the layer's receptive field (default 0)")
+    ae.add_argument("--motion", type=non_negative_number, default=None, metavar="M",
+                    help="calm ↔ wild (0 to 1) the model dreams at by default, written on its card; training "
+                         f"itself dreams the plain loop (default {DEFAULT_MOTION})")
     ae.add_argument("--steps", type=positive_int, default=2000, help="training steps in all (default 2000)")
     ae.add_argument("--minutes", type=positive_number, default=None, metavar="M", help="stop after this many minutes "
                     "even if --steps are not done (the learning-rate schedule then follows the clock)")
     ae.add_argument("--size", type=positive_size, default=128, help="crop size in pixels (default 128)")
-    ae.add_argument("--batch", type=positive_int, default=16, help="crops per step (default 16)")
+    ae.add_argument("--batch", type=positive_int, default=None, help="crops per step, in all processes together "
+                    f"under torchrun (the global batch; default {DEFAULT_BATCH}, or the resumed run's)")
     ae.add_argument("--lr", type=positive_number, default=2e-3, help="peak Adam learning rate (default 2e-3)")
     add_device(ae, "trains")
+    add_backend(ae)
     data = ae.add_mutually_exclusive_group()
     data.add_argument("--data", default=None, metavar="DATA",
                       help="train on a video file, an image or a folder of images; on photos (a film of slow "
@@ -98,21 +114,22 @@ def _register_pvm(kinds) -> None:
                      help="stop after M minutes of training even if --steps are not done (then export)")
     pvm.add_argument("--name", default=None, help="model name: exports NAME.safetensors + .json to "
                      "--models-dir, snapshots go to --runs-dir/NAME/ (default: the spec's name)")
-    pvm.add_argument("--resume", default=None, metavar="CKPT", help="continue from RUNS/NAME/state.safetensors "
-                     "or a .safetensors PVM")
+    pvm.add_argument("--resume", default=None, metavar="CKPT", help="continue from a run folder RUNS/NAME (its "
+                     "state, whole or in shards), its state.index.json or any shard, or a .safetensors PVM")
     pvm.add_argument("--snapshot-every", type=positive_int, default=5000, metavar="N",
                      help="steps between snapshots of the state and the error curve (default 5000)")
     pvm.add_argument("--streams", type=positive_int, default=None, metavar="B",
                      help="B independent streams through the same weights, the video read at B evenly spaced "
                           "offsets (it must fit in memory): a step's update is the sum of the B per-stream "
                           "updates at the spec's rate, so every frame teaches at that rate and a step moves the "
-                          "weights up to B times as far; the schedule counts steps, B frames each (default 1, "
-                          "or the resumed run's)")
+                          "weights up to B times as far; the schedule counts steps, B frames each; under torchrun "
+                          "the streams are shared out, two or more a process (default 1, or the resumed run's)")
     pvm.add_argument("--held-out", type=int, default=None, metavar="SEED",
                      help="at the end, measure the model on the sample clip rendered with SEED as long and as "
                           "fast as the training video, beside copying the previous frame, its block means and a "
                           "least-squares predictor fit on the video; written to the card")
     add_device(pvm, "trains")
+    add_backend(pvm)
     pvm.add_argument("--seed", type=int, default=0, help="seed of the initial weights")
     pvm.add_argument("--models-dir", default=str(user_models_dir()), metavar="DIR",
                      help="where the model is exported (default: your models folder, %(default)s)")
@@ -121,10 +138,21 @@ def _register_pvm(kinds) -> None:
     pvm.set_defaults(run=_train_pvm, assignments=[])
 
 
+def add_backend(parser) -> None:
+    parser.add_argument("--backend", choices=("auto", "gloo", "nccl"), default="auto",
+                        help="under torchrun, how the processes talk: auto takes NCCL on CUDA GPUs and gloo on CPUs")
+
+
 # ---- train ae ----------------------------------------------------------------------------------
 def train_ae(args) -> int:
+    from app.train.distributed import one_voice
+
+    return one_voice(_checked_train_ae)(args)
+
+
+def _checked_train_ae(args) -> int:
     from app.loop.device import pick_device
-    from app.train import data, trainer
+    from app.train import distributed
 
     if not NAME.fullmatch(args.name):
         raise UserError(f"--name {args.name!r}: use letters, digits, '.', '_' and '-' (e.g. ae-mine)")
@@ -136,7 +164,19 @@ def train_ae(args) -> int:
         raise UserError(f"--resume {args.resume}: no such file; pass {Path(args.runs_dir) / args.name / 'state.pt'} "
                         f"or a .safetensors model")
     device = pick_device(args.device)
+    run_dir = Path(args.runs_dir) / args.name
+    with distributed.session(device, args.backend, lambda: _kept(run_dir / "state.pt")) as (team, device):
+        return _train_ae(args, team, device, widths, activation)
+
+
+def _train_ae(args, team, device, widths, activation) -> int:
+    from app.train import data, trainer
+
+    args.batch = _global_batch(args, team)
     if args.webcam is not None:
+        if team.world > 1:
+            raise UserError("--webcam under torchrun: every process would record a camera of its own; record a "
+                            "video once and pass --data VIDEO")
         frames = data.from_webcam(args.webcam, args.batch)
     elif args.data is not None:
         frames = data.from_spec(args.data, args.batch, args.seed)
@@ -149,19 +189,53 @@ def train_ae(args) -> int:
         latent_penalty=args.latent_penalty, dream_weight=args.dream_weight, dream_steps=args.dream_steps,
         dream_batch=args.batch, dream_pool=args.dream_pool, dream_restart=args.dream_restart,
         dream_match=args.dream_match, follow_weight=args.follow_weight, follow_steps=args.follow_steps,
-        snapshot_minutes=args.snapshot_minutes,
+        snapshot_minutes=args.snapshot_minutes, motion=_motion(args), **_shape(args),
         seed=args.seed, command=_train_command(args, widths, activation))
     run_dir = Path(args.runs_dir) / args.name
-    job = trainer.Trainer(config, frames, device, run_dir, resume=Path(args.resume) if args.resume else None)
+    job = trainer.Trainer(config, frames, device, run_dir, resume=Path(args.resume) if args.resume else None,
+                          team=team)
     result = job.run()
-    dreams = _card_dreams(result.model, args.name, device, args.check_seeds, run_dir)
+    if not team.leader:
+        return 0
+    dreams = _card_dreams(result.model, args.name, device, args.check_seeds, run_dir, config.motion)
     path = trainer.export(result.model, Path(args.models_dir) / args.name,
-                          trainer.card(config, frames, result, device, dreams))
+                          trainer.card(config, frames, result, device, dreams, team))
     print(f"{args.name}: validation PSNR {result.psnr:.2f} dB at {data.VALIDATION_SIZE}², "
           f"{result.seconds / 60:.1f} min; wrote {path} and {path.with_suffix('.json')}")
     if dreams.get("frames"):
         print(figures_table(dreams["frames"], dreams["seeds"]))
     return 0
+
+
+def _global_batch(args, team) -> int:
+    """--batch, else the resumed run's global batch, else the default; it must split over the team."""
+    saved = _resumed_batch(Path(args.resume)) if args.resume else None
+    batch = args.batch or (saved[0] if saved else DEFAULT_BATCH)
+    if batch % team.world == 0:
+        return batch
+    if args.batch is None and saved:
+        raise UserError(f"--resume {args.resume}: its run's global batch of {batch} crops (from {saved[1]} "
+                        f"process{'es' if saved[1] > 1 else ''}) does not split over this run's {team.world} "
+                        f"processes; start a number of processes that divides {batch}, or pass --batch with a "
+                        f"multiple of {team.world}")
+    raise UserError(f"--batch {batch} does not split over this run's {team.world} processes; pass a multiple of "
+                    f"{team.world} (--batch counts the crops of a step in all processes together)")
+
+
+def _resumed_batch(path: Path) -> tuple[int, int] | None:
+    """(global batch, processes) of a training state that records them."""
+    if path.suffix == ".safetensors":
+        return None
+    import torch
+    state = torch.load(path, map_location="cpu", weights_only=True, mmap=True)
+    return (int(state["batch"]), int(state.get("processes", 1))) if "batch" in state else None
+
+
+def _kept(state: Path) -> str:
+    """What a run that stops early leaves, and how to go on."""
+    if state.is_file():
+        return f"every file is whole; continue from the last snapshot with --resume {state}"
+    return "no snapshot was taken yet, and no file is half-written"
 
 
 def _architecture(args) -> tuple[tuple[int, ...], str]:
@@ -174,7 +248,30 @@ def _architecture(args) -> tuple[tuple[int, ...], str]:
     return (parse_widths(args.widths) if args.widths is not None else DEFAULT_WIDTHS), args.activation
 
 
+def _shape(args) -> dict:
+    """How the layers resample and pad, and their residual blocks: the resumed checkpoint's (one from
+    before these options has the first models' plain stride and zero padding), else the flags'."""
+    if args.resume and Path(args.resume).is_file():
+        config = _resumed_config(Path(args.resume))
+        return {"resample": config.get("resample", "stride"), "padding": config.get("padding", "zeros"),
+                "blocks": int(config.get("blocks", 0))}
+    return {"resample": args.resample, "padding": args.padding, "blocks": args.blocks}
+
+
+def _motion(args) -> float:
+    if args.motion is None:
+        return DEFAULT_MOTION
+    if args.motion > 1:
+        raise UserError(f"--motion {args.motion:g}: calm ↔ wild runs from 0 to 1")
+    return args.motion
+
+
 def _resumed_architecture(path: Path) -> tuple[tuple[int, ...], str]:
+    config = _resumed_config(path)
+    return tuple(int(w) for w in config["widths"]), config.get("activation", "gelu")
+
+
+def _resumed_config(path: Path) -> dict:
     if path.suffix == ".safetensors":
         from app.models.checkpoint import read_card
         config = read_card(path).get("architecture", {}).get("config", {})
@@ -187,12 +284,14 @@ def _resumed_architecture(path: Path) -> tuple[tuple[int, ...], str]:
                             f"state.pt or a models/*.safetensors checkpoint") from None
     if "widths" not in config:
         raise UserError(f"--resume {path}: it records no architecture; pass a file written by `hypnagogia train`")
-    return tuple(int(w) for w in config["widths"]), config.get("activation", "gelu")
+    return config
 
 
 def _train_command(args, widths, activation) -> str:
+    shape = _shape(args)
     parts = ["hypnagogia", "train", "ae", "--name", args.name, "--widths", ",".join(map(str, widths)),
-             "--activation", activation, "--steps", args.steps, "--size", args.size, "--batch", args.batch,
+             "--activation", activation, "--resample", shape["resample"], "--padding", shape["padding"],
+             "--blocks", shape["blocks"], "--motion", _motion(args), "--steps", args.steps, "--size", args.size, "--batch", args.batch,
              "--lr", args.lr, "--recurrent-passes", args.recurrent_passes, "--latent-noise", args.latent_noise,
              "--latent-penalty", args.latent_penalty, "--dream-weight", args.dream_weight,
              "--dream-steps", args.dream_steps, "--dream-pool", args.dream_pool,
@@ -206,7 +305,7 @@ def _train_command(args, widths, activation) -> str:
     return shlex.join(str(p) for p in parts)
 
 
-def _card_dreams(model, name: str, device, seeds: int, run_dir: Path) -> dict:
+def _card_dreams(model, name: str, device, seeds: int, run_dir: Path, motion: float) -> dict:
     """Dream figures for the card, through the real engine (headless OpenGL); the end frames go to
     ``run_dir``."""
     if not seeds:
@@ -221,7 +320,7 @@ def _card_dreams(model, name: str, device, seeds: int, run_dir: Path) -> dict:
     except UserError as e:
         return {"error": f"not measured: {e}"}
     try:
-        frames = dream_end_frames(ctx, loaded_copy(model, name), CHECK_SIZE, CHECK_STEPS, list(range(seeds)),
+        frames = dream_end_frames(ctx, loaded_copy(model, name, motion), CHECK_SIZE, CHECK_STEPS, list(range(seeds)),
                                   device=device)
     finally:
         ctx.release()

@@ -8,6 +8,10 @@ and where the dream goes: a fixed point, a cycle, or still wandering (the app's 
 held-out clip, then, from the model's state at frame ``start`` of that pass, dream (the input frame is
 the model's own prediction) as many steps as the pass has left, and correlate every recorded prediction
 with every dream frame. A dream that replays the clip lies on the diagonal.
+
+Both take ``feed_lag`` (default 0): the frame the bottom layer reads while dreaming is its own fresh
+prediction of it, or with k > 0 the predicted frame of k steps before that; the original's manager
+feeds its dream 2 steps late (``app.models.pvm.dreamer``). The layers above dream as before.
 """
 
 from __future__ import annotations
@@ -21,11 +25,25 @@ from torch import Tensor
 from tqdm import tqdm
 
 from app.analysis.attractors import AttractorDetector, DetectorConfig, signature
+from app.errors import UserError
 from app.experiments.pvm_heldout import held_out_frames, load_pvm, picture, pyplot
+from app.models.pvm.dreamer import FrameFeed
 
 
 def _rms(a: Tensor, b: Tensor) -> Tensor:
     return (a - b).pow(2).mean().sqrt()
+
+
+def _feed(model, lag: int) -> FrameFeed:
+    if lag < 0:
+        raise UserError(f"feed_lag must be a step count ≥ 0 (0: the fresh prediction), got {lag}")
+    return FrameFeed(model, lag)
+
+
+def _fed(lag: int) -> str:
+    """How the dreaming frame was fed, in words."""
+    return "its own fresh prediction" if lag == 0 else \
+        f"its predicted frame of {lag} step{'s' if lag > 1 else ''} before its fresh prediction"
 
 
 # ------------------------------------------------------------------------------- pvm-static-dream
@@ -40,6 +58,7 @@ class StaticDreamConfig:
     patience: int = 20                           # steps it must stay under that
     strip: tuple[int, ...] = (0, 1, 3, 10, 30, 100, 300)   # dream steps shown (0: the hold's last)
     seed: int = 1                                # seed of the held-out clip (the shipped PVMs trained on seed 2)
+    feed_lag: int = 0                            # the frame fed back: 0 fresh, k: k steps late (the original: 2)
 
     @classmethod
     def quick(cls, seed: int = 1) -> "StaticDreamConfig":
@@ -72,9 +91,9 @@ class StaticDreamResult:
             lines.append(f"| {d.start} | {hold} | " + " | ".join(f"{d.dream_changes[k - 1]:.2e}" for k in marks)
                          + f" | {d.verdict} | {d.end_distance:.4f} |")
         lines += ["", f"RMS per-step change of the predicted frame; each held-out frame (clip seed {c.seed}) shown "
-                      f"for {c.hold} steps, then {c.dream} steps of deep dream, learning off, model at step "
-                      f"{self.model_steps}. A fixed point: the change of the prediction and the top layer stays under "
-                      f"{c.tolerance:g} for {c.patience} steps."]
+                      f"for {c.hold} steps, then {c.dream} steps of deep dream (the bottom layer reading "
+                      f"{_fed(c.feed_lag)}), learning off, model at step {self.model_steps}. A fixed point: the change "
+                      f"of the prediction and the top layer stays under {c.tolerance:g} for {c.patience} steps."]
         return "\n".join(lines) + "\n"
 
     def to_dict(self) -> dict:
@@ -87,16 +106,18 @@ def run_static_dream(cfg: StaticDreamConfig, out: Path, progress: bool = True) -
     trained = model.steps
     frames = held_out_frames(cfg.starts, model.spec.frame_size, cfg.seed, model.device, progress)
     deep = [1.0] * model.spec.n_layers
+    feed = _feed(model, cfg.feed_lag)
     start_state = model.state_dict()
     dreams, strips = [], []
     with tqdm(total=len(cfg.starts) * (cfg.hold + cfg.dream), desc="pvm-static-dream", disable=not progress) as bar:
         for start, frame in zip(cfg.starts, frames):
             model.load_state_dict(start_state)
+            feed.clear()
             detector = AttractorDetector(DetectorConfig(cfg.tolerance, cfg.patience))
             changes, strip, previous = [], {}, None
             for step in range(cfg.hold + cfg.dream):
                 k = step - cfg.hold + 1                               # dream step, ≤ 0 while holding
-                result = model.step(frame, dream=deep if k > 0 else None)
+                result = feed.dream(frame, deep) if k > 0 else feed.step(frame)
                 predicted = result.predicted_frame
                 if previous is not None:
                     changes.append(_rms(predicted, previous))
@@ -160,6 +181,7 @@ class ReplayConfig:
     window: int = 5          # a dream frame replays when its best match is this close to the diagonal
     strip: int = 8           # dream steps shown beside the recording
     seed: int = 1            # seed of the held-out clip (the shipped PVMs trained on seed 2)
+    feed_lag: int = 0        # the frame fed back: 0 fresh, k: k steps late (the original: 2)
 
     @classmethod
     def quick(cls, seed: int = 1) -> "ReplayConfig":
@@ -196,7 +218,7 @@ class ReplayResult:
         lines += [f"| r on the diagonal at dream step {j} | {self.diagonal[j]:.3f} |" for j in marks]
         lines += ["", f"Recorded pass: {c.frames} held-out frames (clip seed {c.seed}) after {c.warmup} of warm-up; "
                       f"dream from the state at frame {c.start} of the pass for {len(self.diagonal)} steps, the input "
-                      f"frame being the model's own prediction; learning off, model at step {self.model_steps}."]
+                      f"frame being {_fed(c.feed_lag)}; learning off, model at step {self.model_steps}."]
         return "\n".join(lines) + "\n"
 
     def to_dict(self) -> dict:
@@ -219,19 +241,21 @@ def run_replay(cfg: ReplayConfig, out: Path, progress: bool = True) -> ReplayRes
     trained = model.steps
     frames = held_out_frames(range(cfg.warmup + cfg.frames), model.spec.frame_size, cfg.seed, model.device, progress)
     full_dream = [1.0] + [0.0] * (model.spec.n_layers - 1)
+    feed = _feed(model, cfg.feed_lag)
     length = cfg.frames - cfg.start
     recorded, dreamed = [], []
     with tqdm(total=len(frames) + length, desc="pvm-replay", disable=not progress) as bar:
         for t, frame in enumerate(frames):
             if t == cfg.warmup + cfg.start:
-                state = model.state_dict()
-            predicted = model.step(frame).predicted_frame
+                state, fed = model.state_dict(), feed.snapshot()
+            predicted = feed.step(frame).predicted_frame
             if t >= cfg.warmup:
                 recorded.append(predicted)
             bar.update()
         model.load_state_dict(state)
+        feed.restore(fed)
         for _ in range(length):
-            dreamed.append(model.step(frames[cfg.warmup + cfg.start], dream=full_dream).predicted_frame)
+            dreamed.append(feed.dream(frames[cfg.warmup + cfg.start], full_dream).predicted_frame)
             bar.update()
     recorded, dreamed = torch.stack(recorded), torch.stack(dreamed)
     r = correlations(recorded, dreamed)

@@ -5,10 +5,17 @@
 * inertia γ (representational inertia): the top layer's bottom-up drive becomes
   (1−γ)·enc + γ·(z_{t−1} + momentum·(z_{t−1} − z_{t−2})), a blend of the encoding with the code's own
   extrapolation; the layers below listen to their input in proportion (1−γ) and to the layer above
-  for the rest, so at γ = 1 the whole stack runs on the top layer's momentum and ignores its input.
+  for the rest, so at γ = 1 the whole stack runs on the top layer's momentum and ignores its input;
+* motion m (calm ↔ wild, the dream's one control): every layer's drives move only a fraction
+  r(m) of the way from its state, so whatever rule mixes them takes that fraction of a step, and
+  the top layer's code gets noise σ(m). Calm dreams drift slowly from basin to basin; wild ones
+  change fast and leave each basin soon. Both scale with ``dream``: a loop that follows its source
+  is not slowed. At m = 0 the step is the plain loop.
 """
 
 from __future__ import annotations
+
+from collections.abc import Callable
 
 import torch
 
@@ -16,12 +23,40 @@ from app.models.base import Drives
 from app.params import Registry
 
 
-def latent_noise(drives: Drives, sigma: float, generator: torch.Generator) -> Drives:
+MOTION_RATE = (0.02, 1.0)     # r(m) from m → 0 to m = 1, geometrically
+MOTION_NOISE = 0.5            # σ(1)
+
+
+def latent_noise(drives: Drives, sigma: float, generator: torch.Generator | None,
+                 draw: Callable[[torch.Tensor], torch.Tensor] = torch.randn_like) -> Drives:
+    """Noise σ on the top layer's code, drawn from ``generator`` (None: ``draw(code)``, by default from the
+    device's own generator)."""
     if sigma <= 0:
         return drives
     top = drives.up[-1]
-    noise = torch.randn(top.shape, generator=generator).to(top.device)
+    noise = draw(top) if generator is None else torch.randn(top.shape, generator=generator).to(top.device)
     return Drives(up=[*drives.up[:-1], top + sigma * noise], down=drives.down, prediction=drives.prediction)
+
+
+def motion_rate_and_noise(amount: float, dream: float) -> tuple[float, float]:
+    """(r, σ) of the motion operation at ``amount`` m and ``dream``: (1, 0) leaves the step alone."""
+    if amount <= 0 or dream <= 0:
+        return 1.0, 0.0
+    low, high = MOTION_RATE
+    rate = low * (high / low) ** amount
+    return 1.0 - dream * (1.0 - rate), dream * MOTION_NOISE * amount
+
+
+def motion(drives: Drives, states: list[torch.Tensor], amount: float, dream: float,
+           generator: torch.Generator | None,
+           draw: Callable[[torch.Tensor], torch.Tensor] = torch.randn_like) -> Drives:
+    rate, sigma = motion_rate_and_noise(amount, dream)
+    if rate == 1.0 and sigma == 0.0:
+        return drives
+    up = [torch.lerp(s.to(u.dtype), u, rate) for s, u in zip(states, drives.up)]
+    down = [torch.lerp(s.to(d.dtype), d, rate) for s, d in zip(states, drives.down)]
+    moved = Drives(up=up, down=down, prediction=drives.prediction, seen_prediction=drives.seen_prediction)
+    return latent_noise(moved, rate * sigma, generator, draw)
 
 
 def inertia(drives: Drives, states: list[torch.Tensor], previous_top: torch.Tensor | None, gamma: float,
@@ -38,4 +73,5 @@ def inertia(drives: Drives, states: list[torch.Tensor], previous_top: torch.Tens
 def apply(drives: Drives, states: list[torch.Tensor], previous_top: torch.Tensor | None, registry: Registry,
           generator: torch.Generator) -> Drives:
     drives = inertia(drives, states, previous_top, registry["inertia"], registry["inertia_momentum"])
+    drives = motion(drives, states, registry["motion"], registry["dream"], generator)
     return latent_noise(drives, registry["latent_noise"], generator)

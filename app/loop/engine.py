@@ -6,6 +6,12 @@
 The prediction P_t is decoded from layer 1's state *before* it sees x_t, so x_t − P_t is a true
 prediction error. Every controller writes the registry; ``step`` only reads it. The engine runs any
 model kind through ``app.models.base.DreamingModel`` and its ``Capabilities``.
+
+Of the ``steps_per_frame`` steps of a shown frame, those before the shown one skip GL where nothing
+between them needs it (``Engine.needs_no_gl``): a model that offers ``inner_steps`` takes them on the
+device from the source frames as they are, and only the shown step goes round the composite, the mix
+and the views. The step index counts every step; the history holds the shown steps' records, whose
+values are those of a step after the one before (as when every step goes through GL).
 """
 
 from __future__ import annotations
@@ -41,6 +47,7 @@ from app.sources.fit import fit_square
 
 
 BLINK_PERIOD, BLINK_LENGTH = 20, 2   # blinks: 2 of every 20 steps see the prediction
+GRAY = 128                           # the composite's source before the first frame (app.gl.composite)
 
 
 class StepTensors(NamedTuple):
@@ -84,6 +91,7 @@ class Engine:
         self._states: list[torch.Tensor] = []
         self._mix_pending = False             # the last step's mix is rendered but not yet read back
         self._pending_record: StepRecord | None = None
+        self.steps_inside = 0                 # steps taken on the device alone (``needs_no_gl``)
         self.generator = torch.Generator().manual_seed(seed)
         self.timer = StageTimer(sync=self._sync if sync_timing else None)
         self.history: collections.deque[StepRecord] = collections.deque(maxlen=history)
@@ -246,20 +254,74 @@ class Engine:
 
     # ---- the step ------------------------------------------------------------------------
     def advance(self) -> StepRecord:
-        """One displayed or recorded frame: ``steps_per_frame`` steps."""
-        for _ in range(self.registry["steps_per_frame"] - 1):
-            self.step()
+        """One displayed or recorded frame: ``steps_per_frame`` steps, those before the shown one on the
+        device alone where nothing between them needs GL (``needs_no_gl``)."""
+        inner = self.registry["steps_per_frame"] - 1
+        if inner and self.needs_no_gl():
+            self._steps_inside(inner)
+        else:
+            for _ in range(inner):
+                self.step()
         return self.step()
+
+    def needs_no_gl(self) -> bool:
+        """Whether a step may skip GL: its composite is the source unchanged (no dream, blink, input noise
+        or occluder), the mixing rule hands every layer its bottom-up drive, nothing acts on the input or
+        the code (the objective, inertia, latent noise), and the model takes such steps
+        (``Capabilities.inner_steps``) at its own settings."""
+        p = self.registry
+        return (self.capabilities.inner_steps and p["dream"] == 0 and not p["blink"] and p["input_noise"] == 0
+                and p["occluder.mode"] == "off" and p["objective.strength"] == 0 and p["inertia"] == 0
+                and p["latent_noise"] == 0 and self.rules.passes_through(self.n_layers)
+                and self.stack.takes_inner_steps(self._context(mixed=False)))
+
+    def _context(self, mixed: bool) -> StepContext:
+        return StepContext(self.registry, mixed=mixed, last_image_change=self._last_image_change)
+
+    def _next_frame(self) -> np.ndarray | None:
+        """The source's next frame at the loop's size; None where it has none new or freeze holds one."""
+        held = self.registry["freeze"] and self.source_frame is not None   # freeze holds a frame once there is one
+        frame = None if held else self.source.read()
+        if frame is not None and (frame.shape[0] != self.size or frame.shape[1] != self.size):
+            frame = fit_square(frame, self.size)      # a source opened for another size
+        return frame
+
+    def _steps_inside(self, n: int) -> None:
+        """``n`` steps by the model's ``inner_steps``, each from its own source frame as the composite would
+        show it; the layers' states, the last prediction and the top layer's state carried on as the
+        mix and the step would leave them, so that the next step goes on from there."""
+        with self.timer("inner steps"):
+            self._reset_if_diverged()
+            self._collect_mix()                 # the last step's record gets its top change, as from a next step
+            frames, new = [], None
+            for _ in range(n):
+                frame = self._next_frame()
+                if frame is not None:
+                    self.source_frame = new = frame
+                # before any frame the composite shows its own gray
+                frames.append(self.source_frame if self.source_frame is not None else
+                              np.full((self.size, self.size, 3), GRAY, np.uint8))
+            if new is not None:
+                self.composite.set_source(new)
+            tex = self.texture_dtype
+            with torch.inference_mode():
+                # uint8 → [0, 1] in the composite's texture format, as a step downloads it
+                images = torch.from_numpy(np.stack(frames)).to(self.device).permute(0, 3, 1, 2)
+                images = images.float().div_(255).to(tex).float()
+                drives = self.stack.inner_steps(images, self._context(mixed=False))
+                self._states = [up.to(tex) for up in drives.up]     # what a mix that passes them through makes
+                self._top_before.copy_(self._states[-1])
+                self._last_prediction.copy_(drives.prediction[0].permute(1, 2, 0).to(tex))
+            self._drives = drives
+            self.step_index += n
+            self.steps_inside += n
 
     def step(self) -> StepRecord:
         t, p = self.timer, self.registry
         self._reset_if_diverged()
         with t("source"):
-            held = p["freeze"] and self.source_frame is not None      # freeze holds a frame once there is one
-            frame = None if held else self.source.read()
+            frame = self._next_frame()
             if frame is not None:
-                if frame.shape[0] != self.size or frame.shape[1] != self.size:
-                    frame = fit_square(frame, self.size)      # a source opened for another size
                 self.composite.set_source(frame)
                 self.source_frame = frame
         with t("composite"):
@@ -332,7 +394,8 @@ class Engine:
         p = self.registry
         self._last_inputs = (image, mixed)
         graphable = (self.device.type == "cuda" and self.capabilities.graphable and p["inertia"] == 0
-                     and p["latent_noise"] == 0 and p["objective.strength"] == 0)
+                     and p["latent_noise"] == 0 and p["objective.strength"] == 0
+                     and (p["motion"] == 0 or p["dream"] == 0))
         if not graphable:
             return self._step_tensors(image, mixed)
         if self._graph is None:
@@ -355,8 +418,7 @@ class Engine:
             image = self._toward(image)
         capabilities = self.capabilities
         dtype = capabilities.compute_dtype or self.dtype
-        context = StepContext(p, mixed=self._drives is not None and not self.rules.passes_through(self.n_layers),
-                              last_image_change=self._last_image_change)
+        context = self._context(mixed=self._drives is not None and not self.rules.passes_through(self.n_layers))
         drives = self.stack.drives(image.to(dtype), [s.to(dtype) for s in states], context)
         if capabilities.code_operations:
             drives = modify_drives(drives, states, self._top_before, p, self.generator)

@@ -134,7 +134,7 @@ class Session:
         engine = self.engine
         loaded = name_or_loaded if isinstance(name_or_loaded, LoadedModel) else load(name_or_loaded, engine.device)
         size = nearest_size(loaded.runtime().capabilities, self.free_size)
-        old_size, old_defaults = engine.size, engine.loaded.kind.mode_defaults
+        old_size, old_defaults = engine.size, engine.loaded.defaults
         engine.set_model(loaded, size)
         self._apply_model_defaults(old_defaults)
         if engine.size != old_size:
@@ -172,11 +172,11 @@ class Session:
     # ---- what a choice implies ----------------------------------------------------------------
     def _apply_model_defaults(self, old_defaults: dict) -> None:
         apply_model_defaults(self.registry, self.registry["mode"], old_defaults,
-                             self.engine.loaded.kind.mode_defaults, self.engine.rules.address_of_role)
+                             self.engine.loaded.defaults, self.engine.rules.address_of_role)
 
     def _apply_mode(self, mode: str) -> None:
         rules = self.engine.rules
-        apply_mode(self.registry, mode, self.engine.loaded.kind.mode_defaults, rules.address_of_role)
+        apply_mode(self.registry, mode, self.engine.loaded.defaults, rules.address_of_role)
 
     def close(self) -> None:
         self._stop_watching()

@@ -61,6 +61,8 @@ class Capabilities:
     code_operations: bool = True        # latent noise and inertia act on its top layer's code
     encodes: bool = True                # ``encode`` maps an image to layer states
     batched: bool = True                # dreams many starts at once as a batch (the survey)
+    # takes steps on the device alone, with no mix and no views (``DreamingModel.inner_steps``)
+    inner_steps: bool = False
 
     def suits(self, size: int) -> bool:
         return size == self.fixed_size if self.fixed_size else size % self.size_multiple == 0
@@ -108,6 +110,17 @@ class DreamingModel(Protocol):
                context: StepContext | None = None) -> Drives: ...
 
     def encode(self, image: torch.Tensor) -> list[torch.Tensor]: ...
+
+    def takes_inner_steps(self, context: StepContext) -> bool:
+        """Where ``capabilities.inner_steps``: whether its own settings, at the registry's values, let it
+        take steps with ``inner_steps`` (False where each step must go through the loop)."""
+
+    def inner_steps(self, frames: torch.Tensor, context: StepContext) -> Drives:
+        """Where ``capabilities.inner_steps``: one step per frame of ``frames`` ((n, 3, S, S) in [0, 1],
+        on its device), each as ``drives`` would take it with that frame as its input and every layer
+        reading the bottom-up drive of the one below (a mix that passes it through), but with nothing for
+        the loop to show in between. Returns the drives of the last step only: the loop adopts them as
+        that step's mix and prediction."""
 
     def status(self) -> str:
         """A line for the panel ("" for none)."""

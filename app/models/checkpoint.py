@@ -38,6 +38,16 @@ class LoadedModel:
     def runtime(self) -> DreamingModel:
         return self.kind.runtime(self.model)
 
+    @property
+    def defaults(self) -> dict:
+        """The parameter values this model runs with unless told otherwise: its kind's, then its card's
+        ``defaults`` (e.g. the calm ↔ wild its dreams were tuned at)."""
+        card = self.card.get("defaults", {})
+        if not isinstance(card, dict):
+            raise UserError(f"{self.name}: the card's defaults must be a JSON object of parameter values, got "
+                            f"{card!r:.60}; fix or remove it in {self.path.with_suffix('.json')}")
+        return {**self.kind.mode_defaults, **card}
+
 
 def _architecture(card: dict) -> tuple[ModelKind, dict]:
     arch = card.get("architecture")

@@ -11,6 +11,10 @@ dream has settled (``Sleep``: the predicted frame's per-step change under a thre
 steps) and is frozen again once it moves. Sleep dreams are full dreams (the frame is the model's
 own prediction; the layers above read the states below): in a deep dream every unit reads its own
 prediction, its error is zero and learning changes nothing.
+
+Under torchrun every process dreams its share of the starts from the same state and rank 0 gathers
+them; sleep runs on rank 0 alone, which sends the slept weights to the others before the second
+survey.
 """
 
 from __future__ import annotations
@@ -27,7 +31,9 @@ from app.analysis.attractors import WANDERING, AttractorDetector, Verdict, signa
 from app.models import sleep as sleep_defaults
 from app.models.base import InTurnDreamer
 from app.models.sleep import Sleep
-from app.survey.survey import Start, SurveyConfig, SurveyResult, cluster, end_signature, make_starts, pooled
+from app.survey.survey import (Start, SurveyConfig, SurveyResult, cluster, end_signature, gather_ends, make_starts,
+                               pooled)
+from app.train.distributed import ALONE, Team
 
 
 @dataclass
@@ -80,8 +86,9 @@ def _as_frame(image: np.ndarray) -> torch.Tensor:
 
 
 def survey_in_turn(dreamer: InTurnDreamer, config: InTurnConfig, desc: str = "surveying",
-                   progress: bool = True) -> SurveyResult:
-    """Every start from the model's current state, which is restored after."""
+                   progress: bool = True, team: Team = ALONE) -> SurveyResult | None:
+    """Every start from the model's current state, which is restored after; of a team, each process
+    dreams its share and the leader gets the result (the others None)."""
     survey = config.survey
     if survey.size != dreamer.frame_size:
         raise ValueError(f"survey size {survey.size} differs from the model's frame size {dreamer.frame_size}")
@@ -93,8 +100,11 @@ def survey_in_turn(dreamer: InTurnDreamer, config: InTurnConfig, desc: str = "su
     end_frames = np.zeros_like(images)
     changes = np.zeros((n, survey.steps), np.float32)
     end_signatures: list[np.ndarray] = [None] * n
-    bar = tqdm(total=n * (config.hold + survey.steps), unit="step", desc=desc, disable=not progress)
-    for i, image in enumerate(images):
+    mine = list(team.part(n))
+    bar = tqdm(total=len(mine) * (config.hold + survey.steps), unit="step", desc=desc,
+               disable=not (progress and team.leader))
+    for i in mine:
+        image = images[i]
         dreamer.restore(snapshot)
         frame = _as_frame(image)
         previous = dreamer.hold(frame, config.hold)
@@ -112,6 +122,8 @@ def survey_in_turn(dreamer: InTurnDreamer, config: InTurnConfig, desc: str = "su
         end_signatures[i] = end_signature(verdicts[i], list(recent))
     bar.close()
     dreamer.restore(snapshot)
+    if not gather_ends(team, mine, verdicts, end_signatures, end_frames, changes):
+        return None
     attractors, basins = cluster(verdicts, end_signatures, survey.cluster_tolerance)
     return SurveyResult(survey, starts, verdicts, end_frames, images, changes, attractors, basins)
 
@@ -152,19 +164,22 @@ def sleep(dreamer: InTurnDreamer, config: InTurnConfig, progress: bool = True) -
                        time.perf_counter() - started)
 
 
-def survey_before_after(dreamer: InTurnDreamer, config: InTurnConfig, progress: bool = True) -> BeforeAfter:
+def survey_before_after(dreamer: InTurnDreamer, config: InTurnConfig, progress: bool = True,
+                        team: Team = ALONE) -> BeforeAfter | None:
     """The survey, sleep, and the same survey on the slept weights. The model keeps them, with its
     activity and step count as they were before sleep, so that only the weights differ between the
-    surveys (a hold does not erase the slow integral features: at τ = 0.98, 13 % remain after 100 steps)."""
+    surveys (a hold does not erase the slow integral features: at τ = 0.98, 13 % remain after 100 steps).
+    Of a team, the leader sleeps and gets the result (the others None)."""
     seconds = {}
     started = time.perf_counter()
-    before = survey_in_turn(dreamer, config, "before sleep", progress)
+    before = survey_in_turn(dreamer, config, "before sleep", progress, team)
     seconds["before"] = time.perf_counter() - started
     awake = dreamer.snapshot()
-    record = sleep(dreamer, config, progress)
-    dreamer.restore(dreamer.with_weights_of(awake, dreamer.snapshot()))
-    seconds["sleep"] = record.seconds
+    record = sleep(dreamer, config, progress) if team.leader else None
+    slept = dreamer.with_weights_of(awake, dreamer.snapshot()) if team.leader else None
+    dreamer.restore(team.share(slept))
+    seconds["sleep"] = record.seconds if record else 0.0
     started = time.perf_counter()
-    after = survey_in_turn(dreamer, config, "after sleep", progress)
+    after = survey_in_turn(dreamer, config, "after sleep", progress, team)
     seconds["after"] = time.perf_counter() - started
-    return BeforeAfter(before, record, after, seconds)
+    return BeforeAfter(before, record, after, seconds) if team.leader else None

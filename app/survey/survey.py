@@ -4,6 +4,10 @@ Starts mix uniform noise, smooth noise, bundled photos, frames of a clip, and th
 shifted or occluded. All run in full dream (dream = 1, the default mixing rule) as one batch
 through the torch mirror of the loop; each end state is judged (fixed point, cycle, wandering),
 and end states are clustered into distinct attractors with their basin shares.
+
+Under torchrun the starts are shared out: every process draws each batch's noise and dreams its
+rows of the batch, and rank 0 gathers the end states, clusters them and holds the result, the one a
+single process finds.
 """
 
 from __future__ import annotations
@@ -22,6 +26,7 @@ from app.models.base import LayerStack
 from app.loop.mirror import Rule, noise_start, step
 from app.sources import open_source
 from app.sources.photos import bundled_photos
+from app.train.distributed import ALONE, Team
 
 FRAME_STRIDE = 12   # clip frames taken this many frames apart
 CLUSTER_SIDE = 16   # end frames are compared at this resolution
@@ -108,8 +113,11 @@ def make_starts(config: SurveyConfig) -> list[Start]:
     return starts
 
 
-def _initial(model: LayerStack, starts: list[Start], size: int, generator: torch.Generator):
+def _initial(model: LayerStack, starts: list[Start], size: int, generator: torch.Generator, rows: range):
+    """The first prediction and states of ``rows`` of a batch of ``starts`` (the noise drawn for all)."""
     prediction, states = noise_start(model, len(starts), size, generator)
+    prediction, states = prediction[rows.start:rows.stop], [s[rows.start:rows.stop] for s in states]
+    starts = starts[rows.start:rows.stop]
     images = [i for i, s in enumerate(starts) if s.image is not None]
     if images:
         batch = torch.tensor(np.stack([starts[i].image for i in images]), dtype=torch.float32).permute(0, 3, 1, 2)
@@ -126,7 +134,10 @@ def _signatures(prediction: torch.Tensor, top: torch.Tensor) -> np.ndarray:
     return np.stack([signature(p[b], t[b]) for b in range(len(p))])
 
 
-def run_survey(model: LayerStack, config: SurveyConfig, progress: bool = True) -> SurveyResult:
+def run_survey(model: LayerStack, config: SurveyConfig, progress: bool = True,
+               team: Team = ALONE) -> SurveyResult | None:
+    """The survey; of a team, each process dreams its share and the leader gets the result (the
+    others None)."""
     starts = make_starts(config)
     rule = Rule.default(model.depth)
     generator = torch.Generator().manual_seed(config.seed)
@@ -136,12 +147,18 @@ def run_survey(model: LayerStack, config: SurveyConfig, progress: bool = True) -
     start_frames = np.zeros_like(end_frames)
     changes = np.zeros((n, config.steps), np.float32)
     end_signatures: list[np.ndarray] = [None] * n
-    bar = tqdm(total=n * config.steps, unit="step", desc="surveying", disable=not progress)
+    bar = tqdm(total=n * config.steps, unit="step", desc="surveying", disable=not (progress and team.leader))
     model = model.eval()
+    mine: list[int] = []
     with torch.inference_mode():
         for lo in range(0, n, config.batch):
-            chunk = list(range(lo, min(n, lo + config.batch)))
-            prediction, states = _initial(model, [starts[i] for i in chunk], size, generator)
+            batch = list(range(lo, min(n, lo + config.batch)))
+            rows = team.part(len(batch))
+            prediction, states = _initial(model, [starts[i] for i in batch], size, generator, rows)
+            chunk = batch[rows.start:rows.stop]
+            mine += chunk
+            if not chunk:
+                continue
             start_frames[chunk] = prediction.permute(0, 2, 3, 1).numpy()
             detector = BatchDetector(len(chunk), config.detector)
             recent: list[np.ndarray] = []
@@ -151,14 +168,31 @@ def run_survey(model: LayerStack, config: SurveyConfig, progress: bool = True) -
                 prediction = new_prediction
                 chunk_verdicts = detector.update(t, _signatures(prediction, states[-1]))
                 recent = (recent + [pooled(prediction)])[-config.detector.max_period:]
-                bar.update(len(chunk))
+                bar.update(len(batch))
             for j, i in enumerate(chunk):
                 verdicts[i] = chunk_verdicts[j]
                 end_signatures[i] = end_signature(chunk_verdicts[j], [r[j] for r in recent])
             end_frames[chunk] = prediction.permute(0, 2, 3, 1).numpy()
     bar.close()
+    if not gather_ends(team, mine, verdicts, end_signatures, end_frames, start_frames, changes):
+        return None
     attractors, basins = cluster(verdicts, end_signatures, config.cluster_tolerance)
     return SurveyResult(config, starts, verdicts, end_frames, start_frames, changes, attractors, basins)
+
+
+def gather_ends(team: Team, mine: list[int], verdicts: list, signatures: list, *arrays: np.ndarray) -> bool:
+    """Every process's rows ``mine`` of the verdicts, end signatures and per-start ``arrays``, gathered
+    into the leader's (in place); True on the leader."""
+    if not team.joined:
+        return True
+    parts = team.collect([(i, verdicts[i], signatures[i], *(a[i] for a in arrays)) for i in mine])
+    if parts is None:
+        return False
+    for i, verdict, signature_, *rows in (row for part in parts for row in part):
+        verdicts[i], signatures[i] = verdict, signature_
+        for a, row in zip(arrays, rows):
+            a[i] = row
+    return True
 
 
 def pooled(prediction: torch.Tensor) -> np.ndarray:

@@ -23,6 +23,7 @@ from app.errors import UserError
 from app.sources import IMAGE_EXTENSIONS, SAMPLE_CLIP
 from app.sources.fit import fit_square
 from app.sources.photos import library_photos, training_photos, validation_photos
+from app.train.distributed import ALONE, Team
 from app.train.photo_motion import PhotoFilm
 
 MAX_VIDEO_FRAMES = 300
@@ -196,17 +197,28 @@ class Crops:
         self.jitter = jitter
         self.rng = np.random.default_rng(seed)
 
-    def batch(self, n: int) -> torch.Tensor:
-        return torch.from_numpy(np.stack([self._crop() for _ in range(n)])).permute(0, 3, 1, 2).contiguous()
+    def batch(self, n: int, team: Team = ALONE) -> torch.Tensor:
+        """``n`` crops in all; of a team, this process's rows. Every process draws every crop's numbers
+        (cheap) and cuts only its own (the cost)."""
+        draws = [self._draw() for _ in range(n)]
+        crops = [self._cut(*draws[i]) for i in team.part(n)]
+        return torch.from_numpy(np.stack(crops)).permute(0, 3, 1, 2).contiguous()
 
-    def _crop(self) -> np.ndarray:
+    def _draw(self) -> tuple:
+        """A crop's random numbers: frame, side, corner, flip and jitter."""
         rng = self.rng
-        pyramid = self.pyramids[rng.integers(len(self.pyramids))]
-        h, w = pyramid[0].shape[:2]
+        which = rng.integers(len(self.pyramids))
+        h, w = self.pyramids[which][0].shape[:2]
         shortest = min(h, w)
         low = min(self.size, shortest)
         side = math.exp(rng.uniform(math.log(low), math.log(shortest)))
         top, left = rng.uniform(0, h - side), rng.uniform(0, w - side)
+        flip = rng.random() < 0.5
+        jitter = 1 + self.jitter * rng.uniform(-0.2, 0.2, 3) if self.jitter else None
+        return which, side, top, left, flip, jitter
+
+    def _cut(self, which: int, side: float, top: float, left: float, flip: bool, jitter) -> np.ndarray:
+        pyramid = self.pyramids[which]
         level = min(len(pyramid) - 1, max(0, int(math.log2(side / self.size))))
         frame, scale = pyramid[level], 2.0 ** -level
         side = min(max(1, round(side * scale)), *frame.shape[:2])
@@ -215,21 +227,20 @@ class Crops:
         crop = frame[top:top + side, left:left + side]
         interpolation = cv2.INTER_AREA if side > self.size else cv2.INTER_LINEAR
         crop = cv2.resize(crop, (self.size, self.size), interpolation=interpolation)
-        if rng.random() < 0.5:
+        if flip:
             crop = crop[:, ::-1]
-        return self._jitter(crop.astype(np.float32) / 255.0)
+        x = crop.astype(np.float32) / 255.0
+        return x if jitter is None else _jitter(x, jitter)
 
-    def _jitter(self, x: np.ndarray) -> np.ndarray:
-        """Brightness, contrast and saturation, each up to ±20 % (scaled by ``jitter``)."""
-        if not self.jitter:
-            return x
-        rng = self.rng
-        b, c, s = (1 + self.jitter * rng.uniform(-0.2, 0.2, 3)).astype(np.float32)
-        gray = x @ np.array([0.299, 0.587, 0.114], np.float32)
-        x = gray[..., None] + s * (x - gray[..., None])
-        mean = gray.mean()
-        x = (x - mean) * c + mean * b
-        return np.clip(x, 0.0, 1.0, dtype=np.float32)
+
+def _jitter(x: np.ndarray, factors: np.ndarray) -> np.ndarray:
+    """Brightness, contrast and saturation, each times its factor (up to ±20 %, scaled by ``jitter``)."""
+    b, c, s = factors.astype(np.float32)
+    gray = x @ np.array([0.299, 0.587, 0.114], np.float32)
+    x = gray[..., None] + s * (x - gray[..., None])
+    mean = gray.mean()
+    x = (x - mean) * c + mean * b
+    return np.clip(x, 0.0, 1.0, dtype=np.float32)
 
 
 def _pyramid(frame: np.ndarray, size: int) -> list[np.ndarray]:

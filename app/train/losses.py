@@ -20,6 +20,7 @@ import torch.nn.functional as F
 
 from app.models.autoencoder.model import ConvAutoencoder
 from app.loop import mirror as loop
+from app.train.distributed import ALONE, Team
 from app.train.dreambuffer import DreamBuffer
 from app.train.patches import patch_distance
 
@@ -38,36 +39,39 @@ def reconstruction(model: ConvAutoencoder, images: torch.Tensor) -> tuple[dict[s
 
 
 def recurrent(model: ConvAutoencoder, rule: loop.Rule, images: torch.Tensor, codes: list[torch.Tensor],
-              passes: int, noise: float) -> dict[str, torch.Tensor]:
+              passes: int, noise: float, team: Team = ALONE) -> dict[str, torch.Tensor]:
     """{"recurrent", "latent"}: mean error of N dreamed predictions and the codes' mean square."""
     prediction = images
-    states = [c + noise * torch.randn_like(c) for c in codes]
+    states = [c + noise * team.randn_like(c) for c in codes]
     error = images.new_zeros(())
     for _ in range(passes):
-        prediction, states = loop.step(model, rule, prediction, states, latent_noise=noise)
+        prediction, states = loop.step(model, rule, prediction, states, latent_noise=noise, noise=team.randn_like)
         error = error + F.mse_loss(prediction, images)
     return {"recurrent": error / passes, "latent": latent_norm(states)}
 
 
 def dream(model: ConvAutoencoder, rule: loop.Rule, pool: DreamBuffer, photos: torch.Tensor, count: int,
-          steps: int, per_image: bool = False) -> dict[str, torch.Tensor]:
-    """{"dream", "dream_latent"}: patch distance of dreams to ``photos`` after ``steps`` more steps."""
+          steps: int, per_image: bool = False, team: Team = ALONE) -> dict[str, torch.Tensor]:
+    """{"dream", "dream_latent"}: patch distance of dreams to ``photos`` after ``steps`` more steps
+    of the plain loop (``count`` dreams in all the team's processes)."""
     index, prediction, states = pool.take(count)
     for _ in range(steps):
         prediction, states = loop.step(model, rule, prediction, states)
     pool.put(index, prediction, states, steps)
     with torch.autocast(prediction.device.type, enabled=False):
-        distance = patch_distance(prediction, photos, per_image)
+        distance = patch_distance(prediction, photos, per_image, team)
     return {"dream": distance, "dream_latent": latent_norm(states)}
 
 
-def follow(model: ConvAutoencoder, rule: loop.Rule, images: torch.Tensor, steps: int) -> dict[str, torch.Tensor]:
+def follow(model: ConvAutoencoder, rule: loop.Rule, images: torch.Tensor, steps: int,
+           team: Team = ALONE) -> dict[str, torch.Tensor]:
     """{"follow"}: mean error of the predictions of the second half of ``steps`` loop steps on a still
     input, started from the engine's reset."""
-    prediction, states = loop.noise_start(model, images.shape[0], images.shape[-1], device=images.device)
+    prediction, states = team.noise_start(model, images.shape[0], images.shape[-1], images.device)
     error, counted = images.new_zeros(()), 0
     for t in range(steps):
-        prediction, states = loop.step(model, rule, prediction, states, source=images, dream=0.0)
+        prediction, states = loop.step(model, rule, prediction, states, source=images, dream=0.0,
+                                       noise=team.randn_like)
         if t >= steps // 2:
             error = error + F.mse_loss(prediction, images)
             counted += 1

@@ -15,6 +15,8 @@ from __future__ import annotations
 import torch
 import torch.nn.functional as F
 
+from app.train.distributed import ALONE, Team
+
 PATCH = 5
 PATCHES_PER_IMAGE = 256
 DIRECTIONS = 64
@@ -29,10 +31,10 @@ def laplacian_pyramid(images: torch.Tensor, levels: int) -> list[torch.Tensor]:
     return [*bands, current]
 
 
-def _random_patches(images: torch.Tensor, count: int) -> torch.Tensor:
+def _random_patches(images: torch.Tensor, count: int, team: Team) -> torch.Tensor:
     """(B, count, C·P·P): ``count`` random patches of each image."""
     columns = F.unfold(images, PATCH)                      # (B, C·P·P, L)
-    index = torch.randint(0, columns.shape[2], (columns.shape[0], 1, count), device=images.device)
+    index = team.randint(columns.shape[2], (columns.shape[0], 1, count), images.device)
     return columns.gather(2, index.expand(-1, columns.shape[1], -1)).transpose(1, 2)
 
 
@@ -41,18 +43,20 @@ def levels_for(size: int) -> int:
     return max(1, (size // 8).bit_length())
 
 
-def patch_distance(images: torch.Tensor, reference: torch.Tensor, per_image: bool = False) -> torch.Tensor:
+def patch_distance(images: torch.Tensor, reference: torch.Tensor, per_image: bool = False,
+                   team: Team = ALONE) -> torch.Tensor:
     """Mean over pyramid levels of the normalised sliced Wasserstein distance between the 5×5
     patches of ``images`` and of ``reference`` (both (B, 3, S, S), same S): the batches' patches
-    pooled, or (``per_image``) each image's patches against the reference's pooled."""
+    pooled, or (``per_image``) each image's patches against the reference's pooled. Split over a
+    team, each process holds its rows of both batches, and the pooled patches are all of theirs."""
     levels = levels_for(images.shape[-1])
     images, reference = images.float(), reference.float()
     total = images.new_zeros(())
     for ours, theirs in zip(laplacian_pyramid(images, levels), laplacian_pyramid(reference, levels)):
-        a = _random_patches(ours, PATCHES_PER_IMAGE)
-        b = _random_patches(theirs, PATCHES_PER_IMAGE).reshape(1, -1, a.shape[2])
+        a = _random_patches(ours, PATCHES_PER_IMAGE, team)
+        b = team.gather(_random_patches(theirs, PATCHES_PER_IMAGE, team)).reshape(1, -1, a.shape[2])
         if not per_image:
-            a = a.reshape(1, -1, a.shape[2])
+            a = team.gather(a, grad=True).reshape(1, -1, a.shape[2])
         directions = F.normalize(torch.randn(a.shape[2], DIRECTIONS, device=a.device), dim=0)
         pa = (a @ directions).sort(dim=1).values
         pb = (b @ directions).sort(dim=1).values

@@ -5,6 +5,12 @@ Layer l (1…L) halves the resolution of layer l−1. ``enc[l]`` maps layer l−
 below) and a top-down drive (dec of the layer above). The top layer's top-down drive is its own
 state, as in feature-feedback. Codes are squashed by ``code_activation`` (tanh keeps the states
 the mixer sees in [−1, 1]); the image decoder ends in a sigmoid.
+
+``resample="smooth"`` low-passes before every stride-2 convolution (a binomial blur) and upsamples
+bilinearly: a loop that feeds its predictions back amplifies whatever aliasing the resampling
+leaves into stripes and checkerboards (``"stride"``, nearest-neighbour upsampling, is the first
+models' choice). ``padding="reflect"`` keeps the frame's edges from reading as dark borders the
+loop grows inward; ``blocks`` residual blocks per level widen every layer's receptive field.
 """
 
 from __future__ import annotations
@@ -20,7 +26,10 @@ from app.params import MAX_LAYERS
 
 HIDDEN_ACTIVATIONS = {"gelu": nn.GELU, "relu": nn.ReLU, "elu": nn.ELU, "silu": nn.SiLU}
 CODE_ACTIVATIONS = {"tanh": nn.Tanh, "identity": nn.Identity}
+RESAMPLING = ("stride", "smooth")
+PADDINGS = ("zeros", "reflect")
 MAX_WIDTH = 1024            # channels of a feature layer
+MAX_BLOCKS = 8              # residual blocks per level
 
 
 @dataclass
@@ -30,6 +39,9 @@ class AutoencoderConfig:
     widths: tuple[int, ...] = (32, 64, 128, 256)
     activation: str = "gelu"
     code_activation: str = "tanh"
+    resample: str = "stride"
+    padding: str = "zeros"
+    blocks: int = 0
 
     def __post_init__(self):
         widths = self.widths
@@ -41,10 +53,15 @@ class AutoencoderConfig:
                 raise ValueError(f"widths must be whole numbers from 1 to {MAX_WIDTH}, got {w!r:.40} in "
                                  f"{list(widths)!r:.80}")
         self.widths = tuple(int(w) for w in widths)
-        for key, known in (("activation", HIDDEN_ACTIVATIONS), ("code_activation", CODE_ACTIVATIONS)):
+        for key, known in (("activation", HIDDEN_ACTIVATIONS), ("code_activation", CODE_ACTIVATIONS),
+                           ("resample", RESAMPLING), ("padding", PADDINGS)):
             value = getattr(self, key)
             if not isinstance(value, str) or value not in known:
                 raise ValueError(f"{key} must be one of {', '.join(sorted(known))}, got {value!r:.40}")
+        if isinstance(self.blocks, bool) or not isinstance(self.blocks, numbers.Integral) or \
+                not 0 <= self.blocks <= MAX_BLOCKS:
+            raise ValueError(f"blocks must be a whole number from 0 to {MAX_BLOCKS}, got {self.blocks!r:.40}")
+        self.blocks = int(self.blocks)
 
     def to_dict(self) -> dict:
         d = asdict(self)
@@ -52,21 +69,59 @@ class AutoencoderConfig:
         return d
 
 
+def _conv(c_in: int, c_out: int, cfg: AutoencoderConfig, stride: int = 1) -> nn.Conv2d:
+    return nn.Conv2d(c_in, c_out, 3, stride=stride, padding=1, padding_mode=cfg.padding)
+
+
+class Blur(nn.Module):
+    """A fixed binomial [1, 2, 1]² low-pass, channel by channel, with reflected edges."""
+
+    def __init__(self, channels: int):
+        super().__init__()
+        taps = torch.tensor([1.0, 2.0, 1.0])
+        kernel = torch.outer(taps, taps) / 16.0
+        self.register_buffer("kernel", kernel.expand(channels, 1, 3, 3).clone(), persistent=False)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        x = nn.functional.pad(x, (1, 1, 1, 1), mode="reflect")
+        return nn.functional.conv2d(x, self.kernel.to(x.dtype), groups=x.shape[1])
+
+
+class Residual(nn.Module):
+    def __init__(self, channels: int, cfg: AutoencoderConfig):
+        super().__init__()
+        self.body = nn.Sequential(_conv(channels, channels, cfg), HIDDEN_ACTIVATIONS[cfg.activation](),
+                                  _conv(channels, channels, cfg))
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return x + self.body(x)
+
+
+def _blocks(channels: int, cfg: AutoencoderConfig) -> list[nn.Module]:
+    return [Residual(channels, cfg) for _ in range(cfg.blocks)]
+
+
 def _encoder(c_in: int, c_out: int, cfg: AutoencoderConfig) -> nn.Sequential:
+    down = [Blur(c_in)] if cfg.resample == "smooth" else []
     return nn.Sequential(
-        nn.Conv2d(c_in, c_out, 3, stride=2, padding=1),
+        *down,
+        _conv(c_in, c_out, cfg, stride=2),
         HIDDEN_ACTIVATIONS[cfg.activation](),
-        nn.Conv2d(c_out, c_out, 3, padding=1),
+        *_blocks(c_out, cfg),
+        _conv(c_out, c_out, cfg),
         CODE_ACTIVATIONS[cfg.code_activation](),
     )
 
 
 def _decoder(c_in: int, c_out: int, cfg: AutoencoderConfig, to_image: bool) -> nn.Sequential:
+    up = nn.Upsample(scale_factor=2, mode="bilinear", align_corners=False) if cfg.resample == "smooth" \
+        else nn.Upsample(scale_factor=2, mode="nearest")
     return nn.Sequential(
-        nn.Conv2d(c_in, c_in, 3, padding=1),
+        _conv(c_in, c_in, cfg),
         HIDDEN_ACTIVATIONS[cfg.activation](),
-        nn.Upsample(scale_factor=2, mode="nearest"),
-        nn.Conv2d(c_in, c_out, 3, padding=1),
+        *_blocks(c_in, cfg),
+        up,
+        _conv(c_in, c_out, cfg),
         nn.Sigmoid() if to_image else CODE_ACTIVATIONS[cfg.code_activation](),
     )
 

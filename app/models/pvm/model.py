@@ -80,7 +80,7 @@ so a step can be captured as a CUDA graph.
 from __future__ import annotations
 
 import math
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from functools import cached_property
 
 import torch
@@ -91,6 +91,7 @@ from app.models.pvm.wiring import FEEDBACK, GLOBAL, LATERAL, Wiring, build_wirin
 
 MIN_HISTORY = 16                # batched folds of fewer updates run far below the CPU's arithmetic speed
 RESOLUTION = 2.0 ** -24
+COPY_SCALE, COPY_OFFSET = 0.8, 0.1      # PVM_cuda's compressed copies: 0.8·x + 0.1
 
 
 def _activate(s: Tensor, polynomial: bool, half: Tensor, out: Tensor) -> Tensor:
@@ -141,14 +142,15 @@ class _Group(nn.Module):
         ctx_src = torch.full((self.n, self.contexts), n_pad, dtype=torch.long)
         ctx_kind = torch.zeros((self.n, self.contexts), dtype=torch.long)
         w1 = torch.zeros(self.n, hidden, self.width)
+        fixed = spec.weight_init_range                                      # PVM_cuda's ±0.015 everywhere
         for i, u in enumerate(units):
             for c, (source, kind) in enumerate(wiring.contexts[u]):
                 ctx_src[i, c], ctx_kind[i, c] = source, kind
             used = self.signal_width + len(wiring.contexts[u]) * hidden
-            bound = 1 / used ** 0.5                                         # the original's ±1/√fan-in
+            bound = fixed or 1 / used ** 0.5                                # the original's ±1/√fan-in
             w1[i, :, :used] = (torch.rand(hidden, used, generator=generator) * 2 - 1) * bound
             w1[i, :, -1] = (torch.rand(hidden, generator=generator) * 2 - 1) * bound
-        w2 = (torch.rand(self.n, self.outputs, hidden + 1, generator=generator) * 2 - 1) / hidden ** 0.5
+        w2 = (torch.rand(self.n, self.outputs, hidden + 1, generator=generator) * 2 - 1) * (fixed or 1 / hidden ** 0.5)
         self.register_buffer("layer", torch.tensor(layers), persistent=False)
         self.register_buffer("ctx_src", ctx_src, persistent=False)
         self.register_buffer("ctx_kind", ctx_kind, persistent=False)
@@ -336,6 +338,9 @@ class PVM(nn.Module):
         self.lateral = self.feedback = self.global_context = True
         self.steps = 0
         self.cuda_graphs = cuda_graphs          # replay each kind of step as a captured graph on CUDA
+        # several streams: sums a step's per-group updates [ΔV2, ΔV1] in place over the processes that
+        # share the weights (each holding some of the streams) before they are applied
+        self.share_updates: Callable[[list[Tensor]], None] | None = None
         self._graphs: dict[tuple, tuple[torch.cuda.CUDAGraph, Tensor]] = {}
         self._slot = 0                          # the ring slot the next update goes to
         self._rates: list[float] | None = None
@@ -616,12 +621,14 @@ class PVM(nn.Module):
         b, s = self.spec.layer_shapes[0], self.spec.input_block_size
         # unit row, col; stream; pixel row, col, rgb
         blocks = self.frame_in.view(self.streams, 3, b, s, b, s).permute(2, 4, 0, 3, 5, 1)
-        return blocks.reshape(b * b, self.streams, 1, s * s * 3)
+        blocks = blocks.reshape(b * b, self.streams, 1, s * s * 3)
+        return blocks * COPY_SCALE + COPY_OFFSET if self.spec.compress_frame else blocks
 
     def _hidden_signal(self, states: Tensor) -> Tensor:
         """(units, streams, slots, hidden) from every unit's output (units, streams, hidden)."""
         g = self.groups[1]
-        return torch.index_select(states, 0, g.sig_src.view(-1)).view(g.n, g.slots, self.streams, -1).transpose(1, 2)
+        x = torch.index_select(states, 0, g.sig_src.view(-1)).view(g.n, g.slots, self.streams, -1).transpose(1, 2)
+        return x.mul_(COPY_SCALE).add_(COPY_OFFSET) if self.spec.compress_hidden_copies else x
 
     def _take_layer_inputs(self, layer_inputs: Mapping[int, Tensor]) -> tuple[int, ...]:
         """Copies each image into its layer's ``mix`` buffer, which a step (captured or not) reads; the
@@ -674,6 +681,14 @@ class PVM(nn.Module):
             g.ring_x[:, slot] = inp
             g.ring_d[:, slot] = d_hid
             return
+        if self.share_updates is not None:      # summed with other processes' streams first
+            u2, u1 = torch.bmm(d_out.transpose(1, 2), hid), torch.bmm(d_hid.transpose(1, 2), inp)
+            self.share_updates([u2, u1])
+            g.v2.mul_(mu).add_(u2)
+            g.w2.add_(g.v2)
+            g.v1.mul_(mu).add_(u1)
+            g.z1.add_(g.v1)
+            return
         g.v2.mul_(mu).baddbmm_(d_out.transpose(1, 2), hid)                  # Σ over the streams
         g.w2.add_(g.v2)
         g.v1.mul_(mu).baddbmm_(d_hid.transpose(1, 2), inp)
@@ -723,8 +738,10 @@ class PVM(nn.Module):
         g.past.copy_(x)
         width = self.table.shape[2]
         context = torch.index_select(self.table, 0, g.ctx_src.view(-1)).view(n, g.contexts, streams, width)
-        torch.mul(context[..., :-1].transpose(1, 2), g.ctx_factor.unsqueeze(1),
-                  out=g.inp[:, :, g.signal_width:-1].view(n, streams, g.contexts, width - 1))
+        read = g.inp[:, :, g.signal_width:-1].view(n, streams, g.contexts, width - 1)
+        torch.mul(context[..., :-1].transpose(1, 2), g.ctx_factor.unsqueeze(1), out=read)
+        if spec.compress_hidden_copies:         # (0.8·h + 0.1)·factor: padding and lesions stay zero
+            read.mul_(COPY_SCALE).add_(g.ctx_factor.unsqueeze(1), alpha=COPY_OFFSET)
 
     def _forward_all(self, slot: slice | Tensor) -> None:
         """Every unit's new output (into the table) and prediction. `slot`: the ring slot the next
@@ -777,6 +794,9 @@ class PVM(nn.Module):
             side = self.spec.layer_shapes[layer - 1] * k
             self.register_buffer(f"mix{layer}", torch.zeros(side, side), persistent=False)
         units_per_layer = torch.tensor([b * b for b in self.spec.layer_shapes], dtype=torch.float32)
+        # a compressed signal's errors are counted in the units of the signal itself (÷ 0.8)
+        compressed = [self.spec.compress_frame] + [self.spec.compress_hidden_copies] * (self.spec.n_layers - 1)
+        units_per_layer *= torch.tensor([COPY_SCALE if c else 1.0 for c in compressed])
         self.register_buffer("units_per_layer", units_per_layer.unsqueeze(1), persistent=False)
 
     def head(self, g: _Group, out: Tensor, k: int) -> Tensor:
@@ -786,7 +806,8 @@ class PVM(nn.Module):
 
     def frame_image(self, blocks: Tensor) -> Tensor:
         b, s = self.spec.layer_shapes[0], self.spec.input_block_size
-        return blocks.reshape(b, b, s, s, 3).permute(0, 2, 1, 3, 4).reshape(b * s, b * s, 3)
+        image = blocks.reshape(b, b, s, s, 3).permute(0, 2, 1, 3, 4).reshape(b * s, b * s, 3)
+        return _uncompressed(image) if self.spec.compress_frame else image
 
     def hidden_image(self, rows: Tensor, layer: int) -> Tensor:
         """The states of `layer`'s units (b², k²) as a (b·k, b·k, 1) image of k×k tiles."""
@@ -808,6 +829,7 @@ class PVM(nn.Module):
             sources = getattr(self, f"sources{layer}")
             rows = torch.zeros(starts[layer] - starts[layer - 1], self.spec.hidden_size, device=slots.device)
             rows.index_add_(0, sources, slots).div_(getattr(self, f"readers{layer}"))
+            rows = _uncompressed(rows) if self.spec.compress_hidden_copies else rows
             images.append(self.hidden_image(rows, layer - 1))
         return images
 
@@ -818,6 +840,11 @@ class PVM(nn.Module):
             per_unit = (x - p).abs_().reshape(g.n, self.streams, -1).mean(2)
             errors.index_add_(0, g.layer, per_unit)
         return errors.div_(self.units_per_layer).t()
+
+
+def _uncompressed(signal: Tensor) -> Tensor:
+    """A signal read as COPY_SCALE·x + COPY_OFFSET, back in [0, 1] (PVM_cuda's ``uncompress_tensor``)."""
+    return signal.sub(COPY_OFFSET).div_(COPY_SCALE).clamp_(0, 1)
 
 
 def _shapes(layout) -> list[tuple[int, ...]]:

@@ -3,6 +3,29 @@
 Values may be written as JSON types (``16``, ``true``, ``0.5``) or as the original files write
 them (``"16"``, ``"1"``, ``"0.5"``). Keys of the original that this implementation has no use for
 (readouts, datasets, tracker options) are not accepted: a spec describes exactly what runs.
+
+Besides the original's keys, a spec has options that reproduce where the original's code, or its
+2017–2023 CUDA rewrite (``PVM_cuda``), runs otherwise than the paper describes. Every one defaults to
+what this implementation did before it had the option:
+
+* ``original_upper_lateral`` (false) — layers above the first hear, as lateral context, the first
+  layer's units numbered as their own neighbours are (braincorp/PVM's ``gather_surround``), not their
+  neighbours (``app.models.pvm.wiring``);
+* ``pvm_cuda_wiring`` (false) — context two layers up and from the top layer as PVM_cuda wires it
+  (``app.models.pvm.wiring``);
+* ``weight_init_range`` (0) — every weight and bias uniform in ±this (PVM_cuda: 0.015); 0 keeps the
+  original's ±1/√fan-in of the input layer and ±1/√hidden of the output layer;
+* ``compress_hidden_copies`` (false) — units read other units' outputs, as signal and as context, as
+  0.8·h + 0.1 (PVM_cuda's ``gpu_copy_blocks_comp``);
+* ``compress_frame`` (false) — the frame enters as 0.8·f + 0.1 and its predictions are mapped back
+  with (p − 0.1)/0.8, clipped to [0, 1] (PVM_cuda's manager: ``compress_tensor``, ``uncompress_tensor``);
+* ``intermediate_learning_rate`` (0: none) and ``delay_intermediate_learning_rate`` (0) — PVM_cuda's
+  third rate: every layer learns at it from that delay on, counted as the final rate's delay is;
+  of the final and the intermediate switch, the later one wins, and at the same step the
+  intermediate (PVM_cuda sets it after the final);
+* ``rates_switch_together`` (false) — the final and intermediate delays count from step 0 for every
+  layer at once (PVM_cuda's ``update_learning_rate``), not from each layer's start (braincorp/PVM's
+  ``developmental_check``).
 """
 
 from __future__ import annotations
@@ -50,6 +73,15 @@ class PVMSpec:
     delay_final_learning_rate: int = 100000
     enable_lateral_at: int = 700000
     enable_feedback_at: int = 900000
+    # where the original code runs otherwise than the paper (see the module doc); defaults: as before
+    original_upper_lateral: bool = False
+    pvm_cuda_wiring: bool = False
+    weight_init_range: float = 0.0
+    compress_hidden_copies: bool = False
+    compress_frame: bool = False
+    intermediate_learning_rate: float = 0.0
+    delay_intermediate_learning_rate: int = 0
+    rates_switch_together: bool = False
 
     def __post_init__(self):
         for f in fields(self):
@@ -76,13 +108,21 @@ class PVMSpec:
 
     def learning_rate(self, layer: int, step: int) -> float:
         """The developmental schedule: layer i learns from step i·delay_each_layer_learning at the
-        initial rate, and delay_final_learning_rate steps later at the final rate."""
+        initial rate, and delay_final_learning_rate steps later (after step 0 with
+        ``rates_switch_together``) at the final rate; with an intermediate rate, the later of the two
+        switches wins, the intermediate at the same step."""
         start = layer * self.delay_each_layer_learning
         if step < start:
             return 0.0
-        if step < start + self.delay_final_learning_rate:
-            return self.initial_learning_rate
-        return self.final_learning_rate
+        origin = 0 if self.rates_switch_together else start
+        switches = [(origin + self.delay_final_learning_rate, self.final_learning_rate)]
+        if self.intermediate_learning_rate > 0:
+            switches.append((origin + self.delay_intermediate_learning_rate, self.intermediate_learning_rate))
+        rate = self.initial_learning_rate
+        for at, later in sorted(switches, key=lambda switch: switch[0]):     # stable: a tie keeps the order
+            if step >= at:
+                rate = later
+        return rate
 
     def to_dict(self) -> dict:
         return asdict(self)
@@ -102,7 +142,8 @@ class PVMSpec:
             bad("fan_in_square_size", f"at most the smallest lower layer ({min(self.layer_shapes[:-1])})")
         if not fan_in_offsets(self.fan_in_square_size, self.fan_in_radius):
             bad("fan_in_radius", f"large enough to select part of the {self.fan_in_square_size}² fan-in square")
-        if self.send_context_two_layers_back and 2 * self.fan_in_square_size > min(self.layer_shapes[:-2], default=99):
+        if self.send_context_two_layers_back and not self.pvm_cuda_wiring and \
+                2 * self.fan_in_square_size > min(self.layer_shapes[:-2], default=99):
             bad("send_context_two_layers_back", f"false when a layer below the top two is smaller than "
                                                 f"2·fan_in_square_size = {2 * self.fan_in_square_size}")
         for key in ("lateral_radius", "fan_in_radius"):
@@ -115,10 +156,16 @@ class PVMSpec:
         for key in ("initial_learning_rate", "final_learning_rate"):
             if not getattr(self, key) > 0:
                 bad(key, "a positive number (turn learning off to stop it)")
+        if self.intermediate_learning_rate < 0:
+            bad("intermediate_learning_rate", "a positive number, or 0 for none")
         for key in ("delay_each_layer_learning", "delay_final_learning_rate", "enable_lateral_at",
-                    "enable_feedback_at"):
+                    "enable_feedback_at", "delay_intermediate_learning_rate"):
             if getattr(self, key) < 0:
                 bad(key, "a step count ≥ 0")
+        if not 0 <= self.weight_init_range <= 1:
+            bad("weight_init_range", "a number in [0, 1] (0: ±1/√fan-in)")
+        if self.original_upper_lateral and self.pvm_cuda_wiring:
+            bad("original_upper_lateral", "false with pvm_cuda_wiring, which hears the layer's own neighbours")
 
 
 KEYS = tuple(f.name for f in fields(PVMSpec))

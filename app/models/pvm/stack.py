@@ -74,7 +74,7 @@ class PVMStack:
         self.curve = ErrorCurve()
         self.capabilities = Capabilities(
             fixed_size=spec.frame_size, graphable=False, compute_dtype=torch.float32, grid_rows=GRID_ROWS,
-            learns=True, predicts_input=True, code_operations=False, encodes=False, batched=False)
+            learns=True, predicts_input=True, code_operations=False, encodes=False, batched=False, inner_steps=True)
 
     def layer_shapes(self, size: int) -> list[tuple[int, int, int]]:
         spec = self.pvm.spec
@@ -111,9 +111,25 @@ class PVMStack:
             p = context.registry
             self.apply_controls(p, context.last_image_change() if p["pvm.sleep"] else None)
         inputs = {l: s[0, 0] for l, s in enumerate(states, 1)} if context is not None and context.mixed else None
-        result = self.pvm.step(image[0].float(), layer_inputs=inputs, images=True)
+        return self._drives_of(self._stepped(self.pvm.step(image[0].float(), layer_inputs=inputs, images=True)))
+
+    def takes_inner_steps(self, context: StepContext) -> bool:
+        return not context.registry["pvm.sleep"]     # sleep reads the change of every step's prediction
+
+    def inner_steps(self, frames: torch.Tensor, context: StepContext) -> Drives:
+        """Plain steps (every layer reads the layer below), captured as CUDA graphs on a GPU; all but
+        the last without the images a loop shows."""
+        self.apply_controls(context.registry, None)
+        for frame in frames[:-1]:
+            self._stepped(self.pvm.step(frame))
+        return self._drives_of(self._stepped(self.pvm.step(frames[-1], images=True)))
+
+    def _stepped(self, result: StepResult) -> StepResult:
         self.last = result
         self.curve.add(result.step, result.layer_errors[0])
+        return result
+
+    def _drives_of(self, result: StepResult) -> Drives:
         layers = range(1, self.pvm.spec.n_layers)
         return Drives(up=[_image_to_layer(result.hidden[l - 1]) for l in layers],
                       down=[_image_to_layer(result.next_prediction[l]) for l in layers],

@@ -15,8 +15,16 @@ Units are numbered layer by layer, row-major within a layer (unit ``(x, y)`` of 
   spec comes to 20,372,477 weights.
 
 The original gathers the lateral context of layers above the first from the first layer's units
-(``gather_surround`` indexes ``xy[0]·b + xy[1]`` without the layer offset); this wiring takes it from
-the unit's own layer, as the paper describes. Unit and weight counts are the same either way.
+(``gather_surround`` indexes ``xy[0]·b + xy[1]`` without the layer offset): unit (x, y) of a b×b layer
+hears the bottom units numbered x'·b + y' for its neighbours (x', y'). This wiring takes it from the
+unit's own layer, as the paper describes, unless the spec's ``original_upper_lateral`` asks for the
+original's sources. Unit and weight counts are the same either way.
+
+``pvm_cuda_wiring`` wires context as the 2017–2023 CUDA rewrite (``PVM_cuda``'s
+``sequence_learner.generate_graph``) does: the lateral radius truncated to a whole number; context
+two layers up from every unit above a unit above (once per path, so a unit reached along two paths
+is heard twice); and the top layer's context to every unit that does not hear it yet, the top layer
+included, instead of to every unit below the top.
 """
 
 from __future__ import annotations
@@ -82,12 +90,16 @@ def build_wiring(spec: PVMSpec) -> Wiring:
     lateral: list[list[int]] = [[] for _ in range(n)]
     feedback: list[list[int]] = [[] for _ in range(n)]
     two_back: list[list[int]] = [[] for _ in range(n)]
+    cuda = spec.pvm_cuda_wiring
+    radius = int(spec.lateral_radius) if cuda else spec.lateral_radius
     for layer, b in enumerate(shapes):
+        # the original's gather_surround numbers the neighbours of every layer as the bottom layer's units
+        lateral_start = 0 if spec.original_upper_lateral else starts[layer]
         for x in range(b):
             for y in range(b):
                 unit = starts[layer] + x * b + y
-                for sx, sy in surround(x, y, b, spec.lateral_radius, spec.context_exclude_self):
-                    lateral[unit].append(starts[layer] + sx * b + sy)
+                for sx, sy in surround(x, y, b, radius, spec.context_exclude_self):
+                    lateral[unit].append(lateral_start + sx * b + sy)
                 if layer == 0:
                     continue
                 below = shapes[layer - 1]
@@ -95,15 +107,21 @@ def build_wiring(spec: PVMSpec) -> Wiring:
                     source = starts[layer - 1] + sx * below + sy
                     signals[unit].append(source)
                     feedback[source].append(unit)
-                if spec.send_context_two_layers_back and layer > 1:
+                if spec.send_context_two_layers_back and layer > 1 and not cuda:
                     far = shapes[layer - 2]
                     for sx, sy in fan_in(x, y, far, b, 2 * spec.fan_in_square_size, 2 * spec.fan_in_radius):
                         two_back[starts[layer - 2] + sx * far + sy].append(unit)
+    if spec.send_context_two_layers_back and cuda:
+        for unit in range(n):
+            two_back[unit] = [far for up in feedback[unit] for far in feedback[up]]
     top = range(starts[-2], n)
     contexts = []
     for unit in range(n):
         kinds = [(s, LATERAL) for s in lateral[unit]] + [(s, FEEDBACK) for s in feedback[unit] + two_back[unit]]
-        if spec.last_layer_context_to_all and unit < starts[-2]:
+        if spec.last_layer_context_to_all and cuda:
+            heard = {s for s, _ in kinds}
+            kinds += [(s, GLOBAL) for s in top if s not in heard]
+        elif spec.last_layer_context_to_all and unit < starts[-2]:
             kinds += [(s, GLOBAL) for s in top]
         contexts.append(tuple(kinds))
     return Wiring(tuple(starts), tuple(tuple(s) for s in signals), tuple(contexts))
