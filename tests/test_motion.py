@@ -148,3 +148,11 @@ def test_smooth_resampling_does_not_alias_a_fine_pattern():
 def test_bad_architecture_options_are_one_line(bad, match):
     with pytest.raises(ValueError, match=match):
         AutoencoderConfig(widths=(8,), **bad)
+
+
+def test_reflect_padding_runs_at_the_smallest_size():
+    """At 2^depth pixels the top layer is one cell wide; its convolutions repeat that cell."""
+    torch.manual_seed(3)
+    model = ConvAutoencoder(AutoencoderConfig(widths=(4, 8), resample="smooth", padding="reflect")).eval()
+    with torch.no_grad():
+        assert model(torch.rand(1, 3, 4, 4)).shape == (1, 3, 4, 4)

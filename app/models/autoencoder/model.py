@@ -21,6 +21,7 @@ from dataclasses import asdict, dataclass
 import torch
 from torch import nn
 
+from app.models.autoencoder.blocks import Blur, EdgeConv, Residual
 from app.models.base import Drives, LayerStack, StepContext
 from app.params import MAX_LAYERS
 
@@ -70,35 +71,12 @@ class AutoencoderConfig:
 
 
 def _conv(c_in: int, c_out: int, cfg: AutoencoderConfig, stride: int = 1) -> nn.Conv2d:
-    return nn.Conv2d(c_in, c_out, 3, stride=stride, padding=1, padding_mode=cfg.padding)
-
-
-class Blur(nn.Module):
-    """A fixed binomial [1, 2, 1]² low-pass, channel by channel, with reflected edges."""
-
-    def __init__(self, channels: int):
-        super().__init__()
-        taps = torch.tensor([1.0, 2.0, 1.0])
-        kernel = torch.outer(taps, taps) / 16.0
-        self.register_buffer("kernel", kernel.expand(channels, 1, 3, 3).clone(), persistent=False)
-
-    def forward(self, x: torch.Tensor) -> torch.Tensor:
-        x = nn.functional.pad(x, (1, 1, 1, 1), mode="reflect")
-        return nn.functional.conv2d(x, self.kernel.to(x.dtype), groups=x.shape[1])
-
-
-class Residual(nn.Module):
-    def __init__(self, channels: int, cfg: AutoencoderConfig):
-        super().__init__()
-        self.body = nn.Sequential(_conv(channels, channels, cfg), HIDDEN_ACTIVATIONS[cfg.activation](),
-                                  _conv(channels, channels, cfg))
-
-    def forward(self, x: torch.Tensor) -> torch.Tensor:
-        return x + self.body(x)
+    return EdgeConv(c_in, c_out, 3, stride=stride, padding=1, padding_mode=cfg.padding)
 
 
 def _blocks(channels: int, cfg: AutoencoderConfig) -> list[nn.Module]:
-    return [Residual(channels, cfg) for _ in range(cfg.blocks)]
+    return [Residual(_conv(channels, channels, cfg), HIDDEN_ACTIVATIONS[cfg.activation](),
+                     _conv(channels, channels, cfg)) for _ in range(cfg.blocks)]
 
 
 def _encoder(c_in: int, c_out: int, cfg: AutoencoderConfig) -> nn.Sequential:

@@ -1,13 +1,15 @@
 """An autoencoder's units as ``app.models.probing`` probes them.
 
-Feature layer l is ``enc[l]`` = conv3x3 stride 2 → activation → conv3x3 → code activation. Besides the
-layers ("1" … "L") the probe reaches inside each one: "l.conv1" is the first convolution's output and
-"l.conv2" the second's, both before their activations. "1.conv1" is the only affine map of the pixels
-(every start of a gradient ascent ends on the same image there).
+Feature layer l is ``enc[l]`` = (a blur, with smooth resampling) conv3x3 stride 2 → activation →
+(residual blocks) → conv3x3 → code activation. Besides the layers ("1" … "L") the probe reaches inside
+each one: "l.conv1" is the strided convolution's output and "l.conv2" the last convolution's, both
+before their activations. "1.conv1" is the only affine map of the pixels (every start of a gradient
+ascent ends on the same image there).
 
 Receptive fields follow from the kernels, strides, paddings and dilations: unit i of a layer covers
 pixels [a·i + b0, a·i + b1], and a convolution (k, s, p, d) turns (a, b0, b1) into
-(a·s, b0 − a·p, b1 + a·(d·(k − 1) − p)); activations leave them alone.
+(a·s, b0 − a·p, b1 + a·(d·(k − 1) − p)); the blur is a 3×3 convolution of its own, a residual block
+reaches as far as its body, and activations leave them alone.
 """
 
 from __future__ import annotations
@@ -17,29 +19,50 @@ import math
 import torch
 from torch import nn
 
+from app.models.autoencoder.blocks import Blur, Residual
 from app.models.probing import EncodingProbe, ProbeLayer, ProbeTarget, ReceptiveField, probe_layer
 
-SITES = {"conv1": 1, "conv2": 3}        # modules of enc[l] up to and including the named one
+SITES = ("conv1", "conv2")              # the first (strided) and the last convolution of enc[l]
 ELEMENTWISE = (nn.GELU, nn.ReLU, nn.ELU, nn.SiLU, nn.Tanh, nn.Identity, nn.Sigmoid)
+BLUR_GEOMETRY = ((3, 3), (1, 1), (1, 1), (1, 1))        # kernel, stride, padding, dilation
 
 
-def _split(name: str) -> tuple[int, int | None]:
-    """'2' → (2, None): the whole block; '2.conv1' → (2, 1): its first module."""
+def _split(name: str) -> tuple[int, str | None]:
+    """'2' → (2, None): the whole block; '2.conv1' → (2, 'conv1')."""
     layer, _, site = name.partition(".")
-    return int(layer), SITES[site] if site else None
+    return int(layer), site or None
+
+
+def _up_to(block: nn.Sequential, site: str) -> list[nn.Module]:
+    """The modules of a layer's block up to and including its convolution ``site``."""
+    if site not in SITES:
+        raise ValueError(f"no site {site!r} in a layer (known: {', '.join(SITES)})")
+    convs = [i for i, m in enumerate(block) if isinstance(m, nn.Conv2d)]
+    end = convs[0] if site == "conv1" else convs[-1]
+    return list(block)[:end + 1]
+
+
+def _kernels(m: nn.Module):
+    """(kernel, stride, padding, dilation) of every convolution ``m`` applies in turn."""
+    if isinstance(m, Blur):
+        yield BLUR_GEOMETRY
+    elif isinstance(m, Residual):
+        for inner in m.body:
+            yield from _kernels(inner)
+    elif isinstance(m, nn.Conv2d) and not isinstance(m.padding, str):
+        yield m.kernel_size, m.stride, m.padding, m.dilation
+    elif not isinstance(m, ELEMENTWISE):
+        raise TypeError(f"no receptive field rule for {type(m).__name__}")
 
 
 def _geometry(modules) -> tuple[tuple[int, int, int], tuple[int, int, int]]:
     """(a, b0, b1) per axis (rows, columns) of a chain of convolutions and elementwise modules."""
     axes = [[1, 0, 0], [1, 0, 0]]
     for m in modules:
-        if isinstance(m, ELEMENTWISE):
-            continue
-        if not isinstance(m, nn.Conv2d) or isinstance(m.padding, str):
-            raise TypeError(f"no receptive field rule for {type(m).__name__}")
-        for axis, (a, b0, b1) in enumerate(axes):
-            k, s, p, d = m.kernel_size[axis], m.stride[axis], m.padding[axis], m.dilation[axis]
-            axes[axis] = [a * s, b0 - a * p, b1 + a * (d * (k - 1) - p)]
+        for kernel, stride, padding, dilation in _kernels(m):
+            for axis, (a, b0, b1) in enumerate(axes):
+                k, s, p, d = kernel[axis], stride[axis], padding[axis], dilation[axis]
+                axes[axis] = [a * s, b0 - a * p, b1 + a * (d * (k - 1) - p)]
     return tuple(axes[0]), tuple(axes[1])
 
 
@@ -47,8 +70,8 @@ class AutoencoderProbe(EncodingProbe):
     def _modules(self, name: str) -> list[nn.Module]:
         layer, site = _split(name)
         chain = [m for enc in self.model.enc[:layer - 1] for m in enc]
-        block = list(self.model.enc[layer - 1])
-        return chain + (block if site is None else block[:site])
+        block = self.model.enc[layer - 1]
+        return chain + (list(block) if site is None else _up_to(block, site))
 
     def layers(self) -> list[ProbeLayer]:
         out = []
