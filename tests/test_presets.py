@@ -356,7 +356,7 @@ def test_the_shipped_presets_load_and_apply():
         preset = PresetBank(PRESET_DIR / "no-user", PRESET_DIR).load(entry)
         values, unknown = preset.checked(registry)
         assert unknown == [] and preset.description and entry.thumbnail.exists()
-        assert preset.model in ("ae-tiny", "ae-natural", "pvm-small", "pvm-paper")
+        assert preset.model in ("ae-tiny", "ae-tiny-smooth", "ae-natural", "pvm-small", "pvm-paper")
 
 
 # ---- the commands ----------------------------------------------------------------------------------------

@@ -34,11 +34,9 @@ def ae_tiny():
 
 
 def analytic_side(layer: int, site: str | None) -> int:
-    """The field side of a unit of the shipped ae-tiny by hand: each layer is a 3×3 blur, conv3x3
-    stride 2, then conv3x3."""
+    """The field side of an autoencoder unit by hand: each layer is conv3x3 stride 2, then conv3x3."""
     side, jump = 1, 1
     for l in range(1, layer + 1):
-        side += 2 * jump                                # the blur before the stride
         side, jump = side + 2 * jump, jump * 2          # conv3x3 stride 2
         if l == layer and site == "conv1":
             return side
@@ -57,6 +55,23 @@ def test_autoencoder_fields_match_the_analytic_sizes_and_the_gradient_footprint(
             assert footprint.box == field.clipped(128).box, (layer.name, position)
 
 
+@pytest.mark.parametrize("blocks", [0, 1])
+def test_smooth_resampling_and_residual_blocks_widen_the_fields_as_the_gradient_shows(blocks):
+    """With a blur before every stride (and residual blocks), each field is what the gradient of the
+    unit reaches, and wider than the plain-stride net's."""
+    torch.manual_seed(4)
+    config = AutoencoderConfig(widths=(4, 8, 8), resample="smooth", padding="reflect", blocks=blocks)
+    probe = ConvAutoencoder(config).eval().prober(64)
+    torch.manual_seed(4)
+    plain = ConvAutoencoder(AutoencoderConfig(widths=(4, 8, 8))).eval().prober(64)
+    for layer in probe.layers():
+        target = ProbeTarget(layer.name, 1, centre(layer))
+        field = probe.receptive_field(target)
+        assert footprint_field(gradient_footprint(probe, target)).box == field.clipped(64).box, layer.name
+        assert field.height > plain.receptive_field(target).height
+    assert probe.receptive_field(ProbeTarget("1.conv1", 0, (8, 8))).height == 5     # blur 3 then conv 3 stride 2
+
+
 def test_pvm_fields_follow_the_fan_in_wiring_and_the_gradient_footprint():
     probe = load("pvm-small").runtime().prober(60)
     for layer in probe.layers():
@@ -70,7 +85,7 @@ def test_pvm_fields_follow_the_fan_in_wiring_and_the_gradient_footprint():
 
 def test_a_compact_frame_computes_the_same_unit(ae_tiny):
     images = torch.rand(2, 3, 128, 128, generator=torch.Generator().manual_seed(0))
-    for name in ("1", "2.conv2", "3"):
+    for name in ("1", "2.conv2", "4"):
         target = ProbeTarget(name, 5, centre(probe_layer(ae_tiny, name)))
         side, inner, (dy, dx) = ae_tiny.compact(target)
         assert side < 128
@@ -127,7 +142,7 @@ def test_a_top_patch_drives_the_unit_as_much_where_the_ascent_puts_it(ae_tiny):
     target = ProbeTarget("2", 7, (16, 16))
     best = top_patches(ae_tiny, [target], 3)[0]
     assert len(best) == 3 and best[0].response >= best[1].response >= best[2].response
-    assert best[0].patch.shape == (analytic_side(2, None),) * 2 + (3,)
+    assert best[0].patch.shape == (19, 19, 3)
     assert math.isclose(response_of(ae_tiny, target, best[0].patch), best[0].response, abs_tol=1e-4)
 
 
@@ -168,7 +183,7 @@ def test_probe_command_writes_stimulus_curve_record_top_patches_and_a_gallery(tm
                    "--init", "top-patch", "--steps", "30", "--out", str(out), "--quiet")
     assert done.returncode == 0, done.stderr
     record = json.loads((out / "layer2-unit3-x10y12-top-patch.json").read_text())
-    assert record["receptive_field"]["height"] == analytic_side(2, None) and record["position"] == {"x": 10, "y": 12}
+    assert record["receptive_field"]["height"] == 19 and record["position"] == {"x": 10, "y": 12}
     assert len(record["top_patches"]) == 8 and len(record["curve"]) == 31
     assert record["response_final"] > record["response_start"]
     for key in ("stimulus", "curve", "top_patches", "top_patch"):
@@ -206,8 +221,8 @@ def _dream(gl, model: str, strength: float, steps: int, zoom: float = 1.0) -> fl
     registry = full_registry()
     session = Session(gl, registry, load(model), "noise", 64, torch.device("cpu"), realtime=False, seed=3)
     engine = session.engine
-    for address, value in (("dream", 1.0), ("motion", 0.0), ("probe.layer", 2), ("probe.unit", 3),
-                           ("objective.strength", strength), ("feedback.zoom", zoom)):
+    for address, value in (("dream", 1.0), ("probe.layer", 2), ("probe.unit", 3), ("objective.strength", strength),
+                           ("feedback.zoom", zoom)):
         registry.set(address, value)
     target = target_of(engine.model.prober(engine.size), registry)
     responses = []
