@@ -2,14 +2,14 @@
 # Sets up Hypnagogia in ./.venv: the system's GL/EGL libraries (Debian/Ubuntu, when missing), torch
 # (the CPU build where no NVIDIA driver is present) and the project. Safe to run again.
 #   ./setup.sh          what the app needs
-#   ./setup.sh --dev    plus what the tests need (Xvfb, xdotool, pytest)
+#   ./setup.sh --dev    plus what the tests need (Xvfb, Xorg's dummy driver for two monitors, xdotool, pytest)
 set -euo pipefail
 cd "$(dirname "$0")"
 dev=0
 [ "${1:-}" = "--dev" ] && dev=1
 
 packages=(libegl1 libgl1 libglib2.0-0 libportaudio2 libasound2)
-[ $dev = 1 ] && packages+=(xvfb xauth xdotool zenity)
+[ $dev = 1 ] && packages+=(xvfb xauth xdotool zenity x11-xserver-utils xserver-xorg-core xserver-xorg-video-dummy)
 missing=()
 if command -v dpkg-query >/dev/null 2>&1; then
   for p in "${packages[@]}"; do

@@ -295,6 +295,10 @@ def core_params() -> list[Param]:
               "wild (high) changes fast and restlessly; 0 is the plain loop, which settles where the model "
               "leads it. Acts only while dreaming (in proportion to dream).", "dream", 0.0, 1.0,
               label="calm ↔ wild"),
+        Param("fatigue", "float", 0.0, "How soon the network tires of what it dreams: each layer's drive is "
+              "lowered by its own slow average, so a scene it holds fades and the dream moves on to another "
+              "instead of settling in one. 0 = no fatigue. Acts only while dreaming (in proportion to dream).",
+              "dream", 0.0, 1.0),
         Param("input_noise", "float", 0.0, "Uniform noise added to the input frame, as a fraction of full "
               "range (0.125 ≈ ±32/255, PVM's noisy signal).", "dream", 0.0, 1.0),
         Param("mode", "choice", "normal", "A viewing mode of the PVM paper: sets the dream, occluder, blink and "

@@ -1,5 +1,5 @@
-"""Calm ↔ wild: the dream's motion through the real engine and the torch mirror, models' own defaults
-from their cards, and the smooth architecture."""
+"""Calm ↔ wild and fatigue: the dream's motion through the real engine and the torch mirror, models'
+own defaults from their cards, and the smooth architecture."""
 
 import json
 
@@ -7,6 +7,7 @@ import numpy as np
 import pytest
 import torch
 
+from app.analysis.looks import look_figures
 from app.errors import UserError
 from app.gl.mixer import RuleSet
 from app.loop import drives as drive_ops
@@ -14,6 +15,7 @@ from app.loop.engine import Engine
 from app.loop.mirror import Rule, noise_start, step
 from app.loop.session import Session, full_registry
 from app.models.autoencoder.model import AutoencoderConfig, ConvAutoencoder
+from app.models.base import Drives
 from app.models.checkpoint import load, save
 from app.params import make_registry
 from app.sources import open_source
@@ -60,25 +62,63 @@ def test_calm_dreams_move_less_per_step_than_the_plain_loop(gl, random_checkpoin
     assert 0 < calm[1:4].mean() < 0.5 * plain[1:4].mean()
 
 
-def test_motion_leaves_a_loop_that_follows_its_source_alone(gl, random_checkpoint):
-    """At dream 0 the calm ↔ wild setting changes nothing, to the bit."""
-    def run(motion):
-        engine = _engine(gl, random_checkpoint, motion=motion)
+@pytest.mark.parametrize("setting", [{"motion": 0.9}, {"fatigue": 0.9}])
+def test_motion_and_fatigue_leave_a_loop_that_follows_its_source_alone(gl, random_checkpoint, setting):
+    """At dream 0 the calm ↔ wild and fatigue settings change nothing, to the bit."""
+    def run(**settings):
+        engine = _engine(gl, random_checkpoint, **settings)
         _changes(engine, 8)
         return engine.last_prediction
-    assert torch.equal(run(0.0), run(0.9))
+    assert torch.equal(run(), run(**setting))
 
 
-def test_the_mirror_moves_as_the_engine_does(gl, random_checkpoint):
-    """With the noise drawn the same, one mirror step at calm ↔ wild 0.3 gives the engine's
-    prediction and states (the mirror is how training and the survey dream)."""
-    engine = _engine(gl, random_checkpoint, dream=1.0, motion=0.3)
+def test_fatigue_lowers_each_drive_by_its_layers_running_average():
+    tired = drive_ops.Fatigue()
+    held = [torch.full((1, 2, 4, 4), 0.8), torch.full((1, 3, 2, 2), -0.4)]
+    drives = Drives(up=[torch.ones_like(s) for s in held], down=[torch.zeros_like(s) for s in held],
+                    prediction=torch.zeros(1, 3, 8, 8))
+    out = drive_ops.fatigue(drives, held, tired, 0.5, 1.0)
+    for s, up, down in zip(held, out.up, out.down):       # the first average is the state itself
+        assert torch.allclose(up, 1 - 0.5 * s) and torch.allclose(down, -0.5 * s)
+    moved = [torch.zeros_like(s) for s in held]
+    out = drive_ops.fatigue(drives, moved, tired, 0.5, 0.5)   # half the dream: a quarter of the average
+    for s, up in zip(held, out.up):
+        assert torch.allclose(up, 1 - 0.25 * (1 - drive_ops.FATIGUE_RATE) * s)
+    assert drive_ops.fatigue(drives, held, tired, 0.0, 1.0) is drives and tired.levels is None
+
+
+def test_fatigue_keeps_the_smooth_models_dream_off_its_one_colour_field():
+    """ae-tiny-smooth at calm ↔ wild 0.65 ends in one flat field (its card's motion alone); with the
+    card's fatigue it is still a scene after the same 800 steps."""
+    model = load("ae-tiny-smooth").model.eval()
+    rule = Rule.default(len(model.layer_shapes(64)))
+
+    def end_frames(fatigue):
+        torch.manual_seed(0)
+        prediction, states = noise_start(model, 2, 64, torch.Generator().manual_seed(0))
+        tired = drive_ops.Fatigue()
+        with torch.inference_mode():
+            for _ in range(800):
+                prediction, states = step(model, rule, prediction, states, motion=0.65, fatigue=fatigue,
+                                          tired=tired)
+        return [look_figures(p.permute(1, 2, 0).double().numpy()).one_colour for p in prediction]
+    assert min(end_frames(0.0)) > 0.95
+    assert max(end_frames(0.2)) < 0.9
+
+
+@pytest.mark.parametrize("setting", [{"motion": 0.3}, {"motion": 0.3, "fatigue": 0.4}])
+def test_the_mirror_moves_as_the_engine_does(gl, random_checkpoint, setting):
+    """With the noise drawn the same, one mirror step at calm ↔ wild 0.3 (and fatigue) gives the
+    engine's prediction and states (the mirror is how training and the survey dream)."""
+    engine = _engine(gl, random_checkpoint, dream=1.0, **setting)
     engine.generator.manual_seed(0)
     engine.reset()
     engine.step()                                   # a first step, so states and prediction are the loop's
     states = [s.clone() for s in engine.states]
     prediction = engine.last_prediction.permute(2, 0, 1).unsqueeze(0).clone()
     state = engine.generator.get_state()
+    tired = drive_ops.Fatigue()
+    tired.levels = None if engine.fatigue.levels is None else [l.clone() for l in engine.fatigue.levels]
     engine.step()
     engine.states  # collects the mix
     generator = torch.Generator().manual_seed(0)
@@ -86,7 +126,7 @@ def test_the_mirror_moves_as_the_engine_does(gl, random_checkpoint):
     draw = lambda a: torch.randn(a.shape, generator=generator)  # noqa: E731 - the engine's own draws
     rule = Rule.default(len(states))
     mirrored, mirrored_states = step(load(str(random_checkpoint)).model.eval(), rule, prediction, states,
-                                     motion=0.3, noise=draw)
+                                     noise=draw, tired=tired, **setting)
     assert (engine.states[-1] - mirrored_states[-1]).abs().max() < 2e-3
     assert (engine.last_prediction.permute(2, 0, 1) - mirrored[0]).abs().max() < 2e-3
 

@@ -36,7 +36,12 @@ def wait_for(probe, condition, timeout=90.0):
         except (FileNotFoundError, json.JSONDecodeError):
             pass
         time.sleep(0.2)
-    raise AssertionError(f"window did not reach the expected state; last probe: {probe.read_text()[:500]}")
+    try:
+        data = json.loads(probe.read_text())
+    except (FileNotFoundError, json.JSONDecodeError) as e:
+        raise AssertionError(f"window did not reach the expected state; no probe ({e})") from None
+    raise AssertionError(f"window did not reach the expected state; last probe: step {data.get('step')}, "
+                         f"output window {data.get('output_window')}, notices {data.get('notices', [])[-3:]}")
 
 
 def grab(display, box):

@@ -11,6 +11,10 @@
   the top layer's code gets noise σ(m). Calm dreams drift slowly from basin to basin; wild ones
   change fast and leave each basin soon. Both scale with ``dream``: a loop that follows its source
   is not slowed. At m = 0 the step is the plain loop.
+* fatigue f (adaptation): every layer keeps a slow running average of its own state
+  (``Fatigue``, over about 1/``FATIGUE_RATE`` steps) and its drives are lowered by f times it, as
+  neurons tire of firing: a scene the loop holds fades, and the dream moves on to another basin
+  instead of settling in one for good. It scales with ``dream``.
 """
 
 from __future__ import annotations
@@ -25,6 +29,7 @@ from app.params import Registry
 
 MOTION_RATE = (0.02, 1.0)     # r(m) from m → 0 to m = 1, geometrically
 MOTION_NOISE = 0.5            # σ(1)
+FATIGUE_RATE = 0.01           # of the running average per step
 
 
 def latent_noise(drives: Drives, sigma: float, generator: torch.Generator | None,
@@ -59,6 +64,33 @@ def motion(drives: Drives, states: list[torch.Tensor], amount: float, dream: flo
     return latent_noise(moved, rate * sigma, generator, draw)
 
 
+class Fatigue:
+    """The layers' running averages of their states, which the fatigue operation subtracts."""
+
+    def __init__(self):
+        self.levels: list[torch.Tensor] | None = None
+
+    def reset(self) -> None:
+        self.levels = None
+
+    def update(self, states: list[torch.Tensor]) -> None:
+        if self.levels is None or [l.shape for l in self.levels] != [s.shape for s in states]:
+            self.levels = [s.detach().float().clone() for s in states]
+        else:
+            self.levels = [torch.lerp(l, s.detach().float(), FATIGUE_RATE) for l, s in zip(self.levels, states)]
+
+
+def fatigue(drives: Drives, states: list[torch.Tensor], tired: Fatigue, amount: float, dream: float) -> Drives:
+    k = amount * dream
+    if k <= 0:
+        tired.reset()
+        return drives
+    tired.update(states)
+    up = [u - k * l.to(u.dtype) for u, l in zip(drives.up, tired.levels)]
+    down = [d - k * l.to(d.dtype) for d, l in zip(drives.down, tired.levels)]
+    return Drives(up=up, down=down, prediction=drives.prediction, seen_prediction=drives.seen_prediction)
+
+
 def inertia(drives: Drives, states: list[torch.Tensor], previous_top: torch.Tensor | None, gamma: float,
             momentum: float) -> Drives:
     if gamma <= 0:
@@ -71,7 +103,8 @@ def inertia(drives: Drives, states: list[torch.Tensor], previous_top: torch.Tens
 
 
 def apply(drives: Drives, states: list[torch.Tensor], previous_top: torch.Tensor | None, registry: Registry,
-          generator: torch.Generator) -> Drives:
+          generator: torch.Generator, tired: Fatigue) -> Drives:
     drives = inertia(drives, states, previous_top, registry["inertia"], registry["inertia_momentum"])
+    drives = fatigue(drives, states, tired, registry["fatigue"], registry["dream"])
     drives = motion(drives, states, registry["motion"], registry["dream"], generator)
     return latent_noise(drives, registry["latent_noise"], generator)

@@ -33,7 +33,7 @@ from app.gl.transfer import TORCH_DTYPES
 from app.gl.transfer_choice import pick_transfer
 from app.gl.views import Frame
 from app.loop.device import PRECISIONS, TEXTURE_FORMATS
-from app.loop.drives import apply as modify_drives
+from app.loop.drives import Fatigue, apply as modify_drives
 from app.loop.graph import GraphedFunction
 from app.loop.objective import target_of, toward
 from app.loop.grid import grid_rows, layer_stats
@@ -93,6 +93,7 @@ class Engine:
         self._pending_record: StepRecord | None = None
         self.steps_inside = 0                 # steps taken on the device alone (``needs_no_gl``)
         self.generator = torch.Generator().manual_seed(seed)
+        self.fatigue = Fatigue()
         self.timer = StageTimer(sync=self._sync if sync_timing else None)
         self.history: collections.deque[StepRecord] = collections.deque(maxlen=history)
         self.step_index = 0
@@ -217,6 +218,7 @@ class Engine:
         self.transfer.upload_many([*((tex, atlas) for tex in self.mixer.states), (self.prediction, prediction),
                                    (self.seen_prediction, prediction)])
         self._drives = None
+        self.fatigue.reset()
         self.history.clear()
         self._unchecked.clear()
 
@@ -395,7 +397,7 @@ class Engine:
         self._last_inputs = (image, mixed)
         graphable = (self.device.type == "cuda" and self.capabilities.graphable and p["inertia"] == 0
                      and p["latent_noise"] == 0 and p["objective.strength"] == 0
-                     and (p["motion"] == 0 or p["dream"] == 0))
+                     and ((p["motion"] == 0 and p["fatigue"] == 0) or p["dream"] == 0))
         if not graphable:
             return self._step_tensors(image, mixed)
         if self._graph is None:
@@ -421,7 +423,7 @@ class Engine:
         context = self._context(mixed=self._drives is not None and not self.rules.passes_through(self.n_layers))
         drives = self.stack.drives(image.to(dtype), [s.to(dtype) for s in states], context)
         if capabilities.code_operations:
-            drives = modify_drives(drives, states, self._top_before, p, self.generator)
+            drives = modify_drives(drives, states, self._top_before, p, self.generator, self.fatigue)
         tex = self.texture_dtype
         prediction = _rgba(drives.prediction[0].permute(1, 2, 0), tex)
         seen = prediction if drives.seen_prediction is None else _rgba(drives.seen_prediction[0].permute(1, 2, 0), tex)

@@ -6,7 +6,8 @@ in the main context into a texture the size of the output window's framebuffer (
 bars), and the output context draws that texture. No pixel leaves the GPU. On a monitor of its
 own the window is borderless and covers that monitor at its resolution; with one monitor it opens
 as a movable window. ``f`` in it toggles fullscreen; closing it, or its monitor going away, is said
-in one line and the main window carries on.
+in one line and the main window carries on. When its monitor goes, it moves to the panel's; when
+the monitor it was asked for appears (again), it moves there.
 """
 
 from __future__ import annotations
@@ -79,6 +80,7 @@ class OutputWindow:
         self.fullscreen = False
         self.windowed_rect = (*position, *size)
         self._monitor_count = len(monitors)
+        self._displaced = bool(monitor) and not own_monitor     # not on the monitor asked for (yet)
         self._next_poll = time.monotonic() + MONITOR_POLL_S
         glfw.set_key_callback(self.handle, self._on_key)
         glfw.make_context_current(self.handle)
@@ -180,11 +182,23 @@ class OutputWindow:
         gone = count < self._monitor_count
         self._monitor_count = count
         self.message = f"a monitor was {'unplugged' if gone else 'plugged in'}: {count} now"
-        if gone and self.monitor_index is not None and self.monitor_index >= count:
+        if self.monitor_index is None or self.monitor_index == 0:
+            return
+        if gone and self.monitor_index >= count and not self._displaced:
             if self.fullscreen:
                 self.toggle_fullscreen()
+            glfw.set_window_attrib(self.handle, glfw.DECORATED, True)
             glfw.set_window_monitor(self.handle, None, 40, 40, *WINDOWED_SIZE, 0)
+            self._displaced = True
             self.message += "; the output window moved to the panel's monitor"
+        elif not gone and self.monitor_index < count and self._displaced:
+            target = glfw.get_monitors()[self.monitor_index]
+            mode = glfw.get_video_mode(target)
+            glfw.set_window_attrib(self.handle, glfw.DECORATED, False)
+            glfw.set_window_monitor(self.handle, None, *glfw.get_monitor_pos(target), mode.size.width,
+                                    mode.size.height, 0)
+            self._displaced = False
+            self.message += f"; the output window is on monitor {self.monitor_index}"
 
     def close(self, message: str = "") -> None:
         if self.closed:
