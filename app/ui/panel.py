@@ -222,9 +222,8 @@ def _transport(state: AppState) -> None:
     imgui.pop_style_color()
     _remember(state, "dream")
     param_widget(state, r.param("dream"), label="dream amount")
-    if state.engine.capabilities.code_operations:       # calm ↔ wild and fatigue act on a model's drives
+    if state.engine.capabilities.code_operations:       # calm ↔ wild moves a model's code
         param_widget(state, r.param("motion"))
-        param_widget(state, r.param("fatigue"))
     param_widget(state, r.param("mode"))
     param_widget(state, r.param("input_noise"))
 
