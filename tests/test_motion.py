@@ -134,13 +134,14 @@ def test_the_mirror_moves_as_the_engine_does(gl, random_checkpoint, setting):
 def test_a_models_card_sets_its_defaults_and_switching_away_restores_them(gl, random_checkpoint, tmp_path):
     torch.manual_seed(1)
     calm = save(ConvAutoencoder(AutoencoderConfig(widths=(8, 16))), tmp_path / "calm.safetensors",
-                {"description": "test", "defaults": {"motion": 0.4}})
+                {"description": "test", "defaults": {"motion": 0.4, "general.persistence": 0.3}})
     registry = full_registry()
     session = Session(gl, registry, load(str(calm)), "noise", SIZE, torch.device("cpu"), realtime=False)
     try:
         assert registry["motion"] == pytest.approx(0.4)
+        assert registry.get("general.persistence", 2) == pytest.approx(0.3)     # a rule's input, every layer
         session.switch_model(str(random_checkpoint))
-        assert registry["motion"] == 0.0
+        assert registry["motion"] == 0.0 and registry.get("general.persistence", 2) == 0.0
     finally:
         session.close()
 

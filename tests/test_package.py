@@ -102,6 +102,16 @@ def test_user_models_are_found_before_the_shipped_ones(tmp_path, monkeypatch):
         resolve("ae-natural", tmp_path / "models")
 
 
+def test_the_default_model_is_the_shipped_one_whose_dreams_pass_and_its_card_dreams_calmly():
+    """ae-tiny-smooth on either device; its card's default dream is the one dreamcheck measured."""
+    from app.loop.session import default_model
+    from app.models.checkpoint import load
+
+    assert default_model(torch.device("cpu")) == default_model(torch.device("cuda")) == "ae-tiny-smooth"
+    defaults = load("ae-tiny-smooth").defaults
+    assert (defaults["motion"], defaults["fatigue"], defaults["general.persistence"]) == (0.65, 0.2, 0.3)
+
+
 def test_train_exports_to_the_user_models_folder_by_default(tmp_path, monkeypatch, capsys):
     from app.commands.main import main
     from app.models.checkpoint import resolve

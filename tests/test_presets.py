@@ -411,7 +411,7 @@ def test_record_starts_from_the_preset(tmp_path):
     env = {"HYPNAGOGIA_HOME": str(home)}
     common = ["record", "--source", "sample", "--steps", "5", "--size", "64", "--quiet"]
     runs = {}
-    for name, extra in (("plain", []), ("preset", ["--preset", "deep zoom"]),
+    for name, extra in (("plain", ["--model", "ae-tiny"]), ("preset", ["--preset", "deep zoom"]),
                         ("undone", ["--preset", "deep zoom", "--set", "dream=0", "--set", "feedback.zoom=1"])):
         out = tmp_path / f"{name}.mp4"
         result = run_cli(*common, "--out", str(out), *extra, env=env)

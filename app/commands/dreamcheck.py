@@ -18,9 +18,9 @@ DEFAULT_STEPS, DEFAULT_SEEDS = 3000, 8
 CPU_SIZES, GPU_SIZES, GPU_DEFAULT_SIZES = (128,), (256, 512), (256, 512, 1024)
 # the quick figures of short dreams that `hypnagogia train` writes on a model's card
 CHECK_SIZE, CHECK_STEPS, CHECK_SEEDS = 256, 300, 4
-COST = ("cost: ae-tiny at 128² dreams about 60 steps/s on a 2-core CPU (ae-natural about 15), so the defaults, "
-        "8 seeds × (3,000 steps from noise + 3,100 from the clip) per size, take about 15 min for ae-tiny there "
-        "and --steps 450 --seeds 4 about 1.5 min; on a GPU, a few ms a step")
+COST = ("cost: ae-tiny-smooth at 128² dreams about 50 steps/s on a 2-core CPU, so the defaults, 8 seeds × "
+        "(3,000 steps from noise + 3,100 from the clip) per size, take about 17 min there and --steps 450 "
+        "--seeds 4 about 1.5 min; on a GPU, a few ms a step")
 
 
 def register(sub) -> None:
