@@ -108,6 +108,18 @@ def fill(disk: Path, leave: int = 0) -> Path:
     return filler
 
 
+def default_stop_signals(then=None):
+    """A Popen ``preexec_fn``: the child starts with SIGINT, SIGTERM and SIGHUP at their defaults,
+    whatever this run inherited (a suite started under nohup ignores SIGHUP, and the app rightly
+    keeps an inherited SIGHUP ignored), then runs ``then``."""
+    def prepare():
+        for signum in (signal.SIGINT, signal.SIGTERM, signal.SIGHUP):
+            signal.signal(signum, signal.SIG_DFL)
+        if then is not None:
+            then()
+    return prepare
+
+
 def taken_over(proc, timeout=60.0) -> None:
     """Until main() in ``proc`` has taken the stop signals over: it catches SIGTERM (Linux: SigCgt in
     /proc; before that only Python's own SIGINT handler is there). A signal sent earlier, while the

@@ -21,7 +21,7 @@ import pytest
 from app.errors import UserError
 from app.outputs.recorder import VideoRecorder
 from app.outputs.screenshot import save_png
-from conftest import fill, small_disk as mount_small_disk, ROOT, run_cli, taken_over
+from conftest import default_stop_signals, fill, small_disk as mount_small_disk, ROOT, run_cli, taken_over
 
 STOP_SIGNALS = [signal.SIGINT, signal.SIGTERM, signal.SIGHUP]
 
@@ -62,10 +62,10 @@ def held_frames(line: str) -> int:
     return int(line.split("holds the ")[1].split(" frames")[0])
 
 
-def start_record(out, model_arg, *extra, steps=100000, **popen):
+def start_record(out, model_arg, *extra, steps=100000, preexec_fn=None):
     return subprocess.Popen([sys.executable, "-m", "app", "record", "--steps", str(steps), "--size", "64",
                              "--out", str(out), "--quiet", *model_arg, *extra], cwd=ROOT, stderr=subprocess.PIPE,
-                            stdout=subprocess.PIPE, text=True, **popen)
+                            stdout=subprocess.PIPE, text=True, preexec_fn=default_stop_signals(preexec_fn))
 
 
 def wait_for_frames(path: Path, proc, size=4_000, timeout=180):

@@ -6,7 +6,6 @@ import signal
 import subprocess
 import sys
 import time
-from pathlib import Path
 
 import av
 import cv2
@@ -16,8 +15,7 @@ import pytest
 from app.errors import UserError
 from app.outputs.recorder import VideoRecorder
 from app.outputs.screenshot import save_png
-
-ROOT = Path(__file__).resolve().parent.parent
+from conftest import ROOT, default_stop_signals
 
 
 def make_frame(index, height, width):
@@ -70,7 +68,7 @@ def start_child():
 
     def start(path, size=128):
         children.append(subprocess.Popen([sys.executable, "-c", CHILD, str(path), str(size)], cwd=ROOT,
-                                         stdout=subprocess.PIPE, text=True))
+                                         stdout=subprocess.PIPE, text=True, preexec_fn=default_stop_signals()))
         return children[-1]
 
     yield start

@@ -15,7 +15,7 @@ from pathlib import Path
 import av
 import pytest
 
-from conftest import ROOT, fill, small_disk as mount_small_disk, xvfb, taken_over
+from conftest import ROOT, default_stop_signals, fill, small_disk as mount_small_disk, xvfb, taken_over
 from test_window import wait_for
 
 pytestmark = pytest.mark.skipif(not (shutil.which("Xvfb") and shutil.which("xdotool")),
@@ -38,7 +38,8 @@ def small_disk(tmp_path):
 def start_window(env, captures, probe, model_arg, *extra):
     return subprocess.Popen([sys.executable, "-m", "app", "--source", "shapes", "--size", "64", "--window-size",
                              "1000x700", "--captures", str(captures), "--ui-probe", str(probe), *model_arg, *extra],
-                            cwd=ROOT, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+                            cwd=ROOT, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+                            preexec_fn=default_stop_signals())
 
 
 def press(env, *keys, delay_ms=None):
