@@ -62,7 +62,7 @@ def model_arg(random_checkpoint) -> list[str]:
 
 @pytest.fixture(scope="session")
 def shipped_checkpoint() -> Path:
-    """The smallest model that ships in models/ (trained by `hypnagogia train ae`)."""
+    """A small trained model that ships in models/ (trained by `hypnagogia train ae`)."""
     path = ROOT / "models" / "ae-tiny.safetensors"
     assert path.exists(), "models/ae-tiny.safetensors is missing: train it with `hypnagogia train ae`"
     return path

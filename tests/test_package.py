@@ -102,8 +102,8 @@ def test_user_models_are_found_before_the_shipped_ones(tmp_path, monkeypatch):
         resolve("ae-natural", tmp_path / "models")
 
 
-def test_the_default_model_is_the_shipped_one_whose_dreams_pass_and_its_card_dreams_calmly():
-    """ae-tiny-smooth on either device; its card's default dream is the one dreamcheck measured."""
+def test_the_default_model_is_ae_tiny_smooth_with_the_dream_its_dreamcheck_measured():
+    """ae-tiny-smooth on either device, with the calm ↔ wild, fatigue and persistence of its card."""
     from app.loop.session import default_model
     from app.models.checkpoint import load
 
