@@ -299,6 +299,10 @@ def core_params() -> list[Param]:
               "lowered by its own slow average, so a scene it holds fades and the dream moves on to another "
               "instead of settling in one. 0 = no fatigue. Acts only while dreaming (in proportion to dream).",
               "dream", 0.0, 1.0),
+        Param("wander", "float", 0.0, "How much each part of the frame dreams its own scene: a slow, coarse "
+              "random field nudges the regions of the top layer apart and drifts, so a large frame holds several "
+              "scenes instead of one even texture. 0 = none. Acts only while dreaming (in proportion to dream).",
+              "dream", 0.0, 1.0),
         Param("input_noise", "float", 0.0, "Uniform noise added to the input frame, as a fraction of full "
               "range (0.125 ≈ ±32/255, PVM's noisy signal).", "dream", 0.0, 1.0),
         Param("mode", "choice", "normal", "A viewing mode of the PVM paper: sets the dream, occluder, blink and "

@@ -34,29 +34,27 @@ def configurations(quick: bool) -> list[tuple[str, list[str], dict]]:
         return ["--model", model, *LOOP, "--size", str(size), "--precision", precision, "--steps", n]
 
     return [
-        ("ae-natural 512², fp32", loop("ae-natural", 512), {}),
-        ("ae-natural 512², fp32, host copies", loop("ae-natural", 512, n="300"), {"HYPNAGOGIA_TRANSFER": "host"}),
-        ("ae-natural 512², fp16", loop("ae-natural", 512, "fp16"), {}),
-        ("ae-natural 512², bf16", loop("ae-natural", 512, "bf16"), {}),
-        ("ae-tiny 512², fp32", loop("ae-tiny", 512), {}),
-        ("ae-tiny 512², fp16", loop("ae-tiny", 512, "fp16"), {}),
-        ("ae-natural 1024², fp16", loop("ae-natural", 1024, "fp16"), {}),
-        ("ae-tiny 1024², fp16", loop("ae-tiny", 1024, "fp16"), {}),
-        ("fixed-step recording, ae-natural 512² → 1080p, fp16",
-         [*loop("ae-natural", 512, "fp16", str(int(steps) // 3)), "--record", "--output-size", "1920x1080"], {}),
-        (f"live at 60 Hz for {seconds} s, recording ae-natural 512² → 1080p, fp16",
-         [*loop("ae-natural", 512, "fp16"), "--live", "--fps", "60", "--seconds", seconds, "--record",
+        ("ae-tiny-smooth 512², fp32", loop("ae-tiny-smooth", 512), {}),
+        ("ae-tiny-smooth 512², fp32, host copies", loop("ae-tiny-smooth", 512, n="300"),
+         {"HYPNAGOGIA_TRANSFER": "host"}),
+        ("ae-tiny-smooth 512², fp16", loop("ae-tiny-smooth", 512, "fp16"), {}),
+        ("ae-tiny-smooth 512², bf16", loop("ae-tiny-smooth", 512, "bf16"), {}),
+        ("ae-tiny-smooth 1024², fp16", loop("ae-tiny-smooth", 1024, "fp16"), {}),
+        ("fixed-step recording, ae-tiny-smooth 512² → 1080p, fp16",
+         [*loop("ae-tiny-smooth", 512, "fp16", str(int(steps) // 3)), "--record", "--output-size", "1920x1080"], {}),
+        (f"live at 60 Hz for {seconds} s, recording ae-tiny-smooth 512² → 1080p, fp16",
+         [*loop("ae-tiny-smooth", 512, "fp16"), "--live", "--fps", "60", "--seconds", seconds, "--record",
           "--output-size", "1920x1080"], {}),
         (f"live at 60 Hz for {seconds} s, the whole fan-out: recording 1080p, projector 1080p, sender 720p, "
-         f"ae-natural 512², fp16",
-         [*loop("ae-natural", 512, "fp16"), "--live", "--fps", "60", "--seconds", seconds, "--record",
+         f"ae-tiny-smooth 512², fp16",
+         [*loop("ae-tiny-smooth", 512, "fp16"), "--live", "--fps", "60", "--seconds", seconds, "--record",
           "--output-size", "1920x1080", "--fan-out"], {}),
         ("PVM pvm-small learning in the loop", ["--model", "pvm-small", *LOOP, "--steps", steps, "--learn"], {}),
     ]
 
 
 def precision_errors(size: int = 512) -> list[str]:
-    """One step of ae-natural's drives from the same input and state in fp16 and bf16 against fp32."""
+    """One step of ae-tiny-smooth's drives from the same input and state in fp16 and bf16 against fp32."""
     from app.models.checkpoint import load
     from app.sources import open_source
 
@@ -64,11 +62,11 @@ def precision_errors(size: int = 512) -> list[str]:
     image = torch.from_numpy(frame).float().div(255).permute(2, 0, 1)[None].cuda()
     lines = []
     with torch.inference_mode():
-        reference = load("ae-natural", "cuda").model
+        reference = load("ae-tiny-smooth", "cuda").model
         states = reference.encode(image)
         want = reference.drives(image, states)
         for name, dtype in (("fp16", torch.float16), ("bf16", torch.bfloat16)):
-            model = load("ae-natural", "cuda").model.to(dtype).to(memory_format=torch.channels_last)
+            model = load("ae-tiny-smooth", "cuda").model.to(dtype).to(memory_format=torch.channels_last)
             got = model.drives(image.to(dtype).contiguous(memory_format=torch.channels_last),
                                [s.to(dtype).contiguous(memory_format=torch.channels_last) for s in states])
             pred = (got.prediction.float() - want.prediction).abs()
@@ -80,7 +78,7 @@ def precision_errors(size: int = 512) -> list[str]:
 
 def loop_precision_errors(size: int = 512, steps: tuple[int, ...] = (1, 10)) -> list[str]:
     """The whole step in fp16 and bf16 (model and hand-over textures in 16 bits) against fp32: the
-    predicted frame after 1 and after 10 steps of ae-natural from the same start."""
+    predicted frame after 1 and after 10 steps of ae-tiny-smooth from the same start."""
     from app.loop.engine import Engine
     from app.gl.context import headless_context
     from app.models.checkpoint import load
@@ -91,8 +89,8 @@ def loop_precision_errors(size: int = 512, steps: tuple[int, ...] = (1, 10)) -> 
     frames = {}
     for precision in ("fp32", "fp16", "bf16"):
         registry = make_registry()
-        engine = Engine(ctx, registry, load("ae-natural", "cuda"), open_source("sample", size), size, "cuda", seed=1,
-                        precision=precision)
+        engine = Engine(ctx, registry, load("ae-tiny-smooth", "cuda"), open_source("sample", size), size, "cuda",
+                        seed=1, precision=precision)
         for n in range(1, max(steps) + 1):
             engine.step()
             if n in steps:

@@ -13,9 +13,9 @@ Run it from the repository root on a host with several CUDA GPUs. For every n of
 * ``train pvm --streams B``: pvm-small with B streams (a multiple of 2n for every n) for the same
   steps: frames learned per second against n = 1 and the final frame error. One process replays
   captured CUDA graphs; two or more step eagerly, since the sum over processes is a collective.
-* ``attractors --starts 1024`` of ae-tiny: the survey dreams on the CPUs (gloo), so n is a count of
-  processes there: wall time against n = 1, and whether report.json is the same as n = 1's (its
-  summary, its attractors with their basins, and every start's verdict).
+* ``attractors --starts 1024`` of ae-tiny-smooth: the survey dreams on the CPUs (gloo), so n is a
+  count of processes there: wall time against n = 1, and whether report.json is the same as n = 1's
+  (its summary, its attractors with their basins, and every start's verdict).
 
 Every process gets NVLink multicast off (NCCL_NVLS_ENABLE=0, TORCH_SYMM_MEM_DISABLE_MULTICAST=1,
 NVSHMEM_DISABLE_NVLS=1) and OMP_NUM_THREADS of its share of the CPU cores. Runs go n by n (all parts
@@ -87,7 +87,7 @@ class Settings:
                 "ae": {"widths": self.ae_widths, "size": self.ae_size, "global_batch": self.ae_batch,
                        "steps": self.ae_steps, "images": self.ae_batch * self.ae_steps},
                 "pvm": {"spec": self.pvm_spec, "source": "sample", "streams": self.streams, "steps": self.pvm_steps},
-                "survey": {"model": "ae-tiny", "starts": self.starts, "steps": self.survey_steps,
+                "survey": {"model": "ae-tiny-smooth", "starts": self.starts, "steps": self.survey_steps,
                            "size": self.survey_size, "backend": "gloo (the survey dreams on the CPUs)"}}
 
 
@@ -223,7 +223,7 @@ def survey_run(s: Settings, n: int) -> dict:
     name = f"survey-{n}"
     out = s.work / name
     fresh(out)
-    run = torchrun(s, n, name, ["attractors", "--model", "ae-tiny", "--starts", str(s.starts), "--steps",
+    run = torchrun(s, n, name, ["attractors", "--model", "ae-tiny-smooth", "--starts", str(s.starts), "--steps",
                                 str(s.survey_steps), "--size", str(s.survey_size), "--seed", "0", "--out", str(out)])
 
     def read() -> dict:

@@ -63,8 +63,8 @@ def model_arg(random_checkpoint) -> list[str]:
 @pytest.fixture(scope="session")
 def shipped_checkpoint() -> Path:
     """A small trained model that ships in models/ (trained by `hypnagogia train ae`)."""
-    path = ROOT / "models" / "ae-tiny.safetensors"
-    assert path.exists(), "models/ae-tiny.safetensors is missing: train it with `hypnagogia train ae`"
+    path = ROOT / "models" / "ae-tiny-smooth.safetensors"
+    assert path.exists(), "models/ae-tiny-smooth.safetensors is missing: train it with `hypnagogia train ae`"
     return path
 
 

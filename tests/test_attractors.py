@@ -151,7 +151,7 @@ def test_a_relative_tolerance_gives_the_same_verdict_at_any_scale():
     assert absolute[10.0].kind == WANDERING or absolute[0.05].since < absolute[10.0].since - 5
 
 
-@pytest.mark.parametrize("top_size", [128 * 4 * 4, 128 * 8 * 8, 128 * 32 * 32])   # ae-tiny at 64², 128², 512²
+@pytest.mark.parametrize("top_size", [128 * 4 * 4, 128 * 8 * 8, 128 * 32 * 32])   # ae-tiny-smooth at 64², 128², 512²
 def test_the_prediction_and_the_top_layer_count_alike_whatever_their_sizes(top_size):
     """An image that keeps moving is no fixed point however many entries a still top layer has; an
     image that stopped with a top layer still settling is one as soon as both changes are small."""
@@ -184,20 +184,23 @@ def test_another_signature_length_starts_the_history_anew():
 
 
 # ----------------------------------------------------------------------------- the live verdict
+HELD_PHOTO = "flower.jpg"       # not china.jpg: held, its sky grows drifting stripes in ae-tiny-smooth
+
+
 def live_session(gl, size, source="noise"):
     from app.gl.mixer import RuleSet
     from app.loop.session import Session, full_registry
     from app.models.checkpoint import load
     from app.ui.explore import Explorer
     registry = full_registry()
-    session = Session(gl, registry, load("ae-tiny"), source, size, "cpu", realtime=False,
+    session = Session(gl, registry, load("ae-tiny-smooth"), source, size, "cpu", realtime=False,
                       rules=RuleSet(gl, registry))
     return session, Explorer.for_engine(session.engine)
 
 
 @pytest.mark.parametrize("size", [64, 128, 512])
 def test_a_dream_that_stopped_moving_reads_fixed_point_at_every_size(gl, shipped_checkpoint, size):
-    """The window's verdict (``Explorer``, the real engine and ae-tiny): a dream whose every layer keeps
+    """The window's verdict (``Explorer``, the real engine and ae-tiny-smooth): a dream whose every layer keeps
     its state (the general rule with only its own gain, 1) has stopped moving; once its per-step
     change has stayed under the tolerance for the patience window, the verdict says so."""
     session, explorer = live_session(gl, size)
@@ -229,7 +232,7 @@ def test_a_held_photo_settles_to_a_fixed_point_at_every_size(gl, shipped_checkpo
     verdict turns to "fixed point" exactly when the change has stayed under the tolerance for the
     patience window, at every size."""
     from app.resources import ASSET_DIR
-    photo = sorted((ASSET_DIR / "photos").glob("*.jpg"))[0]
+    photo = ASSET_DIR / "photos" / HELD_PHOTO
     session, explorer = live_session(gl, size, str(photo))
     r = session.registry
     r.set("freeze", True)
@@ -252,7 +255,7 @@ def test_dreaming_from_a_frame_detects_after_the_hold(gl, shipped_checkpoint):
     """The held photo settles (a fixed point, were it watched) but is not counted: detection starts
     when the dream does."""
     from app.resources import ASSET_DIR
-    photo = sorted((ASSET_DIR / "photos").glob("*.jpg"))[0]
+    photo = ASSET_DIR / "photos" / HELD_PHOTO
     session, explorer = live_session(gl, 64, str(photo))
     r = session.registry
     r.set("explore.hold", 40)

@@ -120,7 +120,7 @@ def test_clipping_counts_pixels_with_any_channel_at_an_end():
 
 
 def test_a_saturated_field_with_stripes_is_clipped_and_one_colour():
-    """The failure ae-natural showed at 512²: an orange-red field covered in diagonal stripes."""
+    """The failure the retired ae-natural showed at 512²: an orange-red field covered in diagonal stripes."""
     field = np.clip(np.array([1.0, 0.35, 0.0]) + stripes(SIZE, 6, 0.1), 0, 1)
     figures = look_figures(field)
     assert figures.clipped > 0.9 and figures.one_colour == 1.0 and figures.periodic > 4

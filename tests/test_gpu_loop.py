@@ -17,7 +17,7 @@ STEPS, SIZE = 3, 256         # few steps: a dream amplifies rounding differences
 
 def run(gl, transfer=None, **registry_values):
     registry = make_registry()
-    engine = Engine(gl, registry, load("ae-tiny", "cuda"), open_source("sample", SIZE), SIZE, "cuda", seed=3)
+    engine = Engine(gl, registry, load("ae-tiny-smooth", "cuda"), open_source("sample", SIZE), SIZE, "cuda", seed=3)
     if transfer is not None:
         engine.transfer.release()
         engine.transfer = transfer
@@ -70,7 +70,7 @@ def test_a_16_bit_step_stays_close_to_fp32(gl):
     predictions = {}
     for precision in ("fp32", "fp16"):
         registry = make_registry()
-        engine = Engine(gl, registry, load("ae-tiny", "cuda"), open_source("sample", SIZE), SIZE, "cuda", seed=3,
+        engine = Engine(gl, registry, load("ae-tiny-smooth", "cuda"), open_source("sample", SIZE), SIZE, "cuda", seed=3,
                         precision=precision)
         assert engine.mixer.state.dtype == ("f2" if precision == "fp16" else "f4")
         registry.set("dream", 0.5)

@@ -1,4 +1,4 @@
-"""Calm ↔ wild and fatigue: the dream's motion through the real engine and the torch mirror, models'
+"""Calm ↔ wild, fatigue and wander: the dream's motion through the real engine and the torch mirror, models'
 own defaults from their cards, and the smooth architecture."""
 
 import json
@@ -62,9 +62,9 @@ def test_calm_dreams_move_less_per_step_than_the_plain_loop(gl, random_checkpoin
     assert 0 < calm[1:4].mean() < 0.5 * plain[1:4].mean()
 
 
-@pytest.mark.parametrize("setting", [{"motion": 0.9}, {"fatigue": 0.9}])
-def test_motion_and_fatigue_leave_a_loop_that_follows_its_source_alone(gl, random_checkpoint, setting):
-    """At dream 0 the calm ↔ wild and fatigue settings change nothing, to the bit."""
+@pytest.mark.parametrize("setting", [{"motion": 0.9}, {"fatigue": 0.9}, {"wander": 0.9}])
+def test_motion_fatigue_and_wander_leave_a_loop_that_follows_its_source_alone(gl, random_checkpoint, setting):
+    """At dream 0 the calm ↔ wild, fatigue and wander settings change nothing, to the bit."""
     def run(**settings):
         engine = _engine(gl, random_checkpoint, **settings)
         _changes(engine, 8)
@@ -87,6 +87,41 @@ def test_fatigue_lowers_each_drive_by_its_layers_running_average():
     assert drive_ops.fatigue(drives, held, tired, 0.0, 1.0) is drives and tired.levels is None
 
 
+def _top_only(shape=(1, 6, 16, 16)) -> Drives:
+    below = torch.zeros(1, 2, 32, 32)
+    return Drives(up=[below, torch.zeros(shape)], down=[below.clone(), torch.zeros(shape)],
+                  prediction=torch.zeros(1, 3, 64, 64))
+
+
+def test_wander_adds_a_smooth_field_of_a_few_cells_to_the_top_code_alone():
+    field = drive_ops.Wander()
+    generator = torch.Generator().manual_seed(0)
+    out = drive_ops.wander(_top_only((4, 64, 32, 32)), field, 0.5, 1.0, generator)
+    assert not out.up[0].any() and not any(d.any() for d in out.down)
+    added = out.up[-1]
+    assert added.std() == pytest.approx(0.5 * drive_ops.WANDER_GAIN, rel=0.25)
+    neighbours = (added[..., 1:] - added[..., :-1]).std()
+    assert neighbours < 0.25 * added.std()          # smooth across the cells, not per pixel
+    cell = 32 // drive_ops.WANDER_CELLS            # far-apart cells differ as much as independent draws
+    far = (added[..., :cell, :cell].mean((-1, -2)) - added[..., -cell:, -cell:].mean((-1, -2))).std()
+    assert far > added.std()
+
+
+def test_the_wander_field_keeps_its_spread_while_its_pattern_drifts_and_resets_at_zero():
+    field = drive_ops.Wander()
+    generator = torch.Generator().manual_seed(1)
+    top = torch.zeros(8, 64, 16, 16)
+    first = field.update(top, generator).clone()
+    for _ in range(round(1 / drive_ops.WANDER_RATE)):
+        later = field.update(top, generator)
+    assert later.std() == pytest.approx(1.0, rel=0.1) and first.std() == pytest.approx(1.0, rel=0.1)
+    correlation = float((first * later).mean() / (first.std() * later.std()))
+    assert 0.2 < correlation < 0.55                # about e^−1 after 1/rate steps
+    drives = _top_only()
+    assert drive_ops.wander(drives, field, 0.0, 1.0, generator) is drives and field.field is None
+    assert drive_ops.wander(drives, field, 0.8, 0.0, generator) is drives
+
+
 def test_fatigue_keeps_the_smooth_models_dream_off_its_one_colour_field():
     """ae-tiny-smooth at calm ↔ wild 0.65 ends in one flat field (its card's motion alone); with the
     card's fatigue it is still a scene after the same 800 steps."""
@@ -106,10 +141,11 @@ def test_fatigue_keeps_the_smooth_models_dream_off_its_one_colour_field():
     assert max(end_frames(0.2)) < 0.9
 
 
-@pytest.mark.parametrize("setting", [{"motion": 0.3}, {"motion": 0.3, "fatigue": 0.4}])
+@pytest.mark.parametrize("setting", [{"motion": 0.3}, {"motion": 0.3, "fatigue": 0.4},
+                                     {"motion": 0.3, "fatigue": 0.4, "wander": 0.7}])
 def test_the_mirror_moves_as_the_engine_does(gl, random_checkpoint, setting):
-    """With the noise drawn the same, one mirror step at calm ↔ wild 0.3 (and fatigue) gives the
-    engine's prediction and states (the mirror is how training and the survey dream)."""
+    """With the noise drawn the same, one mirror step at calm ↔ wild 0.3 (and fatigue, and wander) gives
+    the engine's prediction and states (the mirror is how training and the survey dream)."""
     engine = _engine(gl, random_checkpoint, dream=1.0, **setting)
     engine.generator.manual_seed(0)
     engine.reset()
@@ -119,6 +155,8 @@ def test_the_mirror_moves_as_the_engine_does(gl, random_checkpoint, setting):
     state = engine.generator.get_state()
     tired = drive_ops.Fatigue()
     tired.levels = None if engine.fatigue.levels is None else [l.clone() for l in engine.fatigue.levels]
+    field = drive_ops.Wander()
+    field.field = None if engine.wander.field is None else engine.wander.field.clone()
     engine.step()
     engine.states  # collects the mix
     generator = torch.Generator().manual_seed(0)
@@ -126,7 +164,7 @@ def test_the_mirror_moves_as_the_engine_does(gl, random_checkpoint, setting):
     draw = lambda a: torch.randn(a.shape, generator=generator)  # noqa: E731 - the engine's own draws
     rule = Rule.default(len(states))
     mirrored, mirrored_states = step(load(str(random_checkpoint)).model.eval(), rule, prediction, states,
-                                     noise=draw, tired=tired, **setting)
+                                     noise=draw, tired=tired, field=field, **setting)
     assert (engine.states[-1] - mirrored_states[-1]).abs().max() < 2e-3
     assert (engine.last_prediction.permute(2, 0, 1) - mirrored[0]).abs().max() < 2e-3
 

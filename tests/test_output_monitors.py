@@ -81,8 +81,8 @@ def test_the_output_window_follows_its_monitor_out_and_back(tmp_path):
         plug_in(display)
         env = {**os.environ, "DISPLAY": display}
         probe = tmp_path / "probe.json"
-        app = subprocess.Popen([hypnagogia(), "--model", "ae-tiny", "--size", "64", "--source", "sample", "--set",
-                                "freeze=1", "--window-size", "1000x700", "--output-monitor", "1",
+        app = subprocess.Popen([hypnagogia(), "--model", "ae-tiny-smooth", "--size", "64", "--source", "sample",
+                                "--set", "freeze=1", "--window-size", "1000x700", "--output-monitor", "1",
                                 "--captures", str(tmp_path), "--ui-probe", str(probe)],
                                cwd=ROOT, env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
         on_its_monitor = [1024, 0, *SECOND]          # DUMMY0 starts at 1024×768

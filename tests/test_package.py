@@ -68,7 +68,7 @@ def test_shipped_folders_hold_the_shipped_files():
     from app.resources import ASSET_DIR, MODEL_DIR, SHADER_DIR
 
     assert (SHADER_DIR / "rules" / "general.glsl").is_file()
-    assert (MODEL_DIR / "ae-tiny.safetensors").is_file() and (MODEL_DIR / "specs" / "pvm-small.json").is_file()
+    assert (MODEL_DIR / "ae-tiny-smooth.safetensors").is_file() and (MODEL_DIR / "specs" / "pvm-small.json").is_file()
     assert (ASSET_DIR / "sample.mp4").is_file() and (ASSET_DIR / "photos" / "flower.jpg").is_file()
 
 
@@ -87,19 +87,19 @@ def test_user_models_are_found_before_the_shipped_ones(tmp_path, monkeypatch):
 
     monkeypatch.setenv("HYPNAGOGIA_HOME", str(tmp_path))
     mine = _tiny_model("mine", tmp_path / "models" / "mine.safetensors")
-    clash = _tiny_model("the user's ae-tiny", tmp_path / "models" / "ae-tiny.safetensors")
-    assert resolve("mine") == mine and resolve("ae-tiny") == clash
-    assert resolve("ae-natural") == MODEL_DIR / "ae-natural.safetensors"
+    clash = _tiny_model("the user's ae-tiny-smooth", tmp_path / "models" / "ae-tiny-smooth.safetensors")
+    assert resolve("mine") == mine and resolve("ae-tiny-smooth") == clash
+    assert resolve("pvm-small") == MODEL_DIR / "pvm-small.safetensors"
     names = list_models()
-    assert {"mine", "ae-tiny", "ae-natural", "pvm-small"} <= set(names) and names.count("ae-tiny") == 1
+    assert {"mine", "ae-tiny-smooth", "pvm-small"} <= set(names) and names.count("ae-tiny-smooth") == 1
     cards = model_cards()
-    assert cards["ae-tiny"]["description"] == "the user's ae-tiny" and cards["mine"]["description"] == "mine"
-    assert cards["ae-natural"]["architecture"]["kind"] == "autoencoder"
+    assert cards["ae-tiny-smooth"]["description"] == "the user's ae-tiny-smooth"
+    assert cards["mine"]["description"] == "mine" and cards["pvm-small"]["architecture"]["kind"] == "pvm"
     assert load("mine").path == mine
     # a folder given explicitly is the only one searched
-    assert list_models(tmp_path / "models") == ["ae-tiny", "mine"]
-    with pytest.raises(UserError, match="no model named 'ae-natural'"):
-        resolve("ae-natural", tmp_path / "models")
+    assert list_models(tmp_path / "models") == ["ae-tiny-smooth", "mine"]
+    with pytest.raises(UserError, match="no model named 'pvm-small'"):
+        resolve("pvm-small", tmp_path / "models")
 
 
 def test_the_default_model_is_ae_tiny_smooth_with_the_dream_its_dreamcheck_measured():

@@ -33,7 +33,7 @@ from conftest import ROOT, run_cli, xvfb
 
 @pytest.fixture(scope="module")
 def session(gl):
-    args = argparse.Namespace(device="cpu", assignments=[], model="ae-tiny", size=64, source="sample", seed=0,
+    args = argparse.Namespace(device="cpu", assignments=[], model="ae-tiny-smooth", size=64, source="sample", seed=0,
                               precision="fp32")
     session = Session.from_args(gl, args, realtime=False)
     yield session
@@ -43,7 +43,7 @@ def session(gl):
 @pytest.fixture
 def hub(session, tmp_path):
     """The controllers of ``record`` on the session, with a bank of their own; the lines they notify."""
-    session.switch_model("ae-tiny")
+    session.switch_model("ae-tiny-smooth")
     session.switch_source("sample")
     session.registry.reset()
     lines: list[str] = []
@@ -94,17 +94,17 @@ def test_save_and_recall_round_trip_is_exact(hub, session):
     registry.set("rule", "ff_blur")
     saved = look(registry)
     preset = hub.save_preset("round trip", description="every value scrambled")
-    assert preset.path.exists() and preset.model == "ae-tiny" and preset.source == "sample"
+    assert preset.path.exists() and preset.model == "ae-tiny-smooth" and preset.source == "sample"
     assert json.loads(preset.path.read_text())["values"]["dream"] == saved["dream"]
 
-    session.switch_model("ae-natural")
+    session.switch_model("pvm-small")
     session.switch_source("shapes")
     scramble(registry, seed=2)
     registry.set("rule", "general")
     assert look(registry) != saved
     hub.recall("round trip")                          # morph.time is 0: at once
     assert look(registry) == saved
-    assert (hub.host.model_name(), hub.host.source_spec(), registry["rule"]) == ("ae-tiny", "sample", "ff_blur")
+    assert (hub.host.model_name(), hub.host.source_spec(), registry["rule"]) == ("ae-tiny-smooth", "sample", "ff_blur")
     assert hub.lines == []
 
 
@@ -215,16 +215,16 @@ def test_morph_time_zero_recalls_at_once():
 def test_a_recall_morphs_the_model_at_the_midpoint(hub, session):
     registry = session.registry
     registry.set("dream", 0.8)
-    hub.save_preset("natural look", with_source=False)
-    session.switch_model("ae-natural")
+    hub.save_preset("smooth look", with_source=False)
+    session.switch_model("pvm-small")
     registry.set("dream", 0.0)
     registry.set("morph.time", 2.0)
-    hub.actions.request("preset", "natural look")
+    hub.actions.request("preset", "smooth look")
     hub.tick(0.0)
     hub.tick(0.9)
-    assert hub.host.model_name() == "ae-natural" and registry["dream"] == pytest.approx(0.36)
+    assert hub.host.model_name() == "pvm-small" and registry["dream"] == pytest.approx(0.36)
     hub.tick(1.0)
-    assert hub.host.model_name() == "ae-tiny" and registry["dream"] == pytest.approx(0.4)
+    assert hub.host.model_name() == "ae-tiny-smooth" and registry["dream"] == pytest.approx(0.4)
     assert hub.host.source_spec() == "sample"             # the preset left the source out: it stays
     hub.tick(2.0)
     assert registry["dream"] == 0.8
@@ -356,7 +356,7 @@ def test_the_shipped_presets_load_and_apply():
         preset = PresetBank(PRESET_DIR / "no-user", PRESET_DIR).load(entry)
         values, unknown = preset.checked(registry)
         assert unknown == [] and preset.description and entry.thumbnail.exists()
-        assert preset.model in ("ae-tiny", "ae-tiny-smooth", "ae-natural", "pvm-small", "pvm-paper")
+        assert preset.model in ("ae-tiny-smooth", "pvm-small", "pvm-paper")
 
 
 # ---- the commands ----------------------------------------------------------------------------------------
@@ -365,7 +365,7 @@ def test_presets_lists_shipped_and_user(tmp_path):
     home = tmp_path / "home"
     (home / "presets").mkdir(parents=True)
     shipped = sorted(p.stem for p in PRESET_DIR.glob("*.json"))
-    write(home / "presets" / "zz mine.json", {"format": 1, "description": "my own look", "model": "ae-tiny",
+    write(home / "presets" / "zz mine.json", {"format": 1, "description": "my own look", "model": "ae-tiny-smooth",
                                               "values": {"dream": 1}})
     write(home / "presets" / f"{shipped[0]}.json", {"format": 1, "description": "my version", "values": {}})
     write(home / "presets" / "broken.json", "{")
@@ -385,16 +385,16 @@ def test_presets_lists_shipped_and_user(tmp_path):
 def test_preset_fills_in_what_the_command_line_leaves_out(tmp_path):
     from app.commands.main import build_parser
 
-    path = write(tmp_path / "look.json", {"format": 1, "model": "ae-natural", "source": "noise", "rule": "ff_blur",
+    path = write(tmp_path / "look.json", {"format": 1, "model": "pvm-small", "source": "noise", "rule": "ff_blur",
                                           "values": {"dream": 0.5, "mode": "blinks"}})
     parse = lambda *extra: build_parser().parse_args(["record", "--out", "x.mp4", *extra])   # noqa: E731
     plain = parse()
     assert (plain.source, plain.model, plain.assignments, plain.start_preset) == ("sample", None, [], None)
     given = parse("--preset", path)
-    assert (given.source, given.model) == ("noise", "ae-natural")
+    assert (given.source, given.model) == ("noise", "pvm-small")
     assert given.assignments == ["mode=blinks", "rule=ff_blur", "dream=0.5"]
-    explicit = parse("--preset", path, "--source", "shapes", "--model", "ae-tiny", "--set", "dream=1")
-    assert (explicit.source, explicit.model) == ("shapes", "ae-tiny")
+    explicit = parse("--preset", path, "--source", "shapes", "--model", "ae-tiny-smooth", "--set", "dream=1")
+    assert (explicit.source, explicit.model) == ("shapes", "ae-tiny-smooth")
     assert explicit.assignments[-1] == "dream=1" and explicit.start_preset.name == "look"
 
 
@@ -406,12 +406,12 @@ def decode(path) -> np.ndarray:
 def test_record_starts_from_the_preset(tmp_path):
     home = tmp_path / "home"
     (home / "presets").mkdir(parents=True)
-    write(home / "presets" / "deep zoom.json", {"format": 1, "model": "ae-tiny", "source": None,
+    write(home / "presets" / "deep zoom.json", {"format": 1, "model": "ae-tiny-smooth", "source": None,
                                                 "values": {"dream": 1.0, "feedback.zoom": 1.2}})
     env = {"HYPNAGOGIA_HOME": str(home)}
     common = ["record", "--source", "sample", "--steps", "5", "--size", "64", "--quiet"]
     runs = {}
-    for name, extra in (("plain", ["--model", "ae-tiny"]), ("preset", ["--preset", "deep zoom"]),
+    for name, extra in (("plain", ["--model", "ae-tiny-smooth"]), ("preset", ["--preset", "deep zoom"]),
                         ("undone", ["--preset", "deep zoom", "--set", "dream=0", "--set", "feedback.zoom=1"])):
         out = tmp_path / f"{name}.mp4"
         result = run_cli(*common, "--out", str(out), *extra, env=env)
@@ -428,13 +428,14 @@ def test_record_starts_from_the_preset(tmp_path):
                     reason="needs Xvfb and xdotool (apt-get install xvfb xdotool)")
 def test_the_presets_tab_recalls_by_click_and_key_and_saves(tmp_path):
     """Under Xvfb: a click on a thumbnail and a number key each recall a shipped preset and change the
-    view; Save writes the look with its thumbnail into the user's folder."""
+    view, the click also the model (from pvm-small to the preset's); Save writes the look with its model
+    and thumbnail into the user's folder."""
     from PIL import ImageGrab
 
     home, probe = tmp_path / "home", tmp_path / "probe.json"
     with xvfb("1280x1024x24") as display:
         env = {**os.environ, "DISPLAY": display, "HYPNAGOGIA_HOME": str(home)}
-        app = subprocess.Popen([sys.executable, "-m", "app", "--model", "ae-tiny", "--size", "64", "--source", "sample",
+        app = subprocess.Popen([sys.executable, "-m", "app", "--model", "pvm-small", "--source", "sample",
                                 "--set", "freeze=1", "--window-size", "1200x1000", "--ui-probe", str(probe)],
                                cwd=ROOT, env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
 
@@ -493,5 +494,6 @@ def test_the_presets_tab_recalls_by_click_and_key_and_saves(tmp_path):
             out, _ = app.communicate(timeout=30)
     assert app.returncode == 0, out
     saved = json.loads((home / "presets" / "my spot.json").read_text())
-    assert saved["values"]["occluder.mode"] == "blind" and saved["model"] == "ae-natural" and saved["source"] == "sample"
+    assert saved["values"]["occluder.mode"] == "blind" and saved["source"] == "sample"
+    assert saved["model"] == "ae-tiny-smooth"
     assert (home / "presets" / "my spot.png").stat().st_size > 1000

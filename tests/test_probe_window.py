@@ -32,7 +32,7 @@ def box(screen, rect):
 def test_clicking_a_unit_shows_its_stimulus_and_field_and_drawing_changes_its_response(tall_display, tmp_path):
     probe = tmp_path / "probe.json"
     env = {**os.environ, "DISPLAY": tall_display}
-    app = subprocess.Popen([hypnagogia(), "--model", "ae-tiny", "--size", "64", "--source", "shapes",
+    app = subprocess.Popen([hypnagogia(), "--model", "ae-tiny-smooth", "--size", "64", "--source", "shapes",
                             "--set", "view=grid", "--window-size", "1250x1060", "--captures", str(tmp_path),
                             "--ui-probe", str(probe)], cwd=ROOT, env=env, stdout=subprocess.PIPE,
                            stderr=subprocess.STDOUT, text=True)
@@ -46,7 +46,7 @@ def test_clicking_a_unit_shows_its_stimulus_and_field_and_drawing_changes_its_re
         move((x0 + x1) / 2, (y0 + y1) / 2, "click", "1")
         data = wait_for(probe, lambda d: "probe:canvas" in d["widgets"])
         assert data["probe"]["target"]["layer"] == "1"                     # the default selection
-        # layer 2 of ae-tiny has 32 channels in 6×6 tiles; the middle of the 8th tile (row 1, column 1)
+        # layer 2 of ae-tiny-smooth has 32 channels in 6×6 tiles; the middle of the 8th tile (row 1, column 1)
         _, cx, cy, cw, ch = next(c for c in data["cells"] if c[0] == "layer 2 state")
         move(cx + cw * 1.5 / 6, cy + ch * 1.5 / 6, "click", "1")
         data = wait_for(probe, lambda d: d["probe"]["target"] is not None and d["probe"]["target"]["layer"] == "2"
@@ -56,8 +56,8 @@ def test_clicking_a_unit_shows_its_stimulus_and_field_and_drawing_changes_its_re
         target = data["probe"]["target"]
         row, column = target["position"]
         assert target["unit"] == 7 and 7 <= row <= 8 and 7 <= column <= 8      # the middle of the tile
-        # 19 px around pixel 4·position of 64: layer 2's field
-        assert data["probe"]["field"] == [4 * row - 9, 4 * column - 9, 4 * row + 10, 4 * column + 10]
+        # 25 px around pixel 4·position of 64: layer 2's field (a blur before each strided convolution)
+        assert data["probe"]["field"] == [4 * row - 12, 4 * column - 12, 4 * row + 13, 4 * column + 13]
         screen = np.asarray(ImageGrab.grab(xdisplay=tall_display))
         stimulus = box(screen, data["widgets"]["probe:stimulus"])
         assert stimulus.std() > 5, "the preferred stimulus is not drawn"
@@ -67,7 +67,7 @@ def test_clicking_a_unit_shows_its_stimulus_and_field_and_drawing_changes_its_re
         yellow = (edge[..., 0] > 200) & (edge[..., 1] > 160) & (edge[..., 2] < 90)
         assert yellow.mean(axis=1).max() > 0.8, "the receptive field is not outlined"
         _, px, py, pw, ph = next(c for c in data["cells"] if c[0] == "prediction")
-        assert px <= fx0 < fx1 <= px + pw and abs((fx0 - px) / pw - (4 * column - 9) / 64) < 0.02
+        assert px <= fx0 < fx1 <= px + pw and abs((fx0 - px) / pw - (4 * column - 12) / 64) < 0.02
 
         # draw a stroke across the canvas
         before = data["probe"]

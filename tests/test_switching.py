@@ -1,4 +1,4 @@
-"""Switching live through the four shipped models, every source and two sizes, while dreaming,
+"""Switching live through the three shipped models, every source and two sizes, while dreaming,
 paused and holding a frame, through the window's own actions (headless GL, the real engine)."""
 
 from __future__ import annotations
@@ -17,11 +17,11 @@ from app.ui import actions
 from app.ui.explore import Explorer
 from app.ui.state import AppState
 
-SHIPPED = ("ae-tiny", "pvm-small", "ae-natural", "pvm-paper")
+SHIPPED = ("ae-tiny-smooth", "pvm-small", "pvm-paper")
 
 
 def window_state(gl, tmp_path) -> AppState:
-    args = argparse.Namespace(device="cpu", assignments=[], model="ae-tiny", size=64, source="sample", seed=0,
+    args = argparse.Namespace(device="cpu", assignments=[], model="ae-tiny-smooth", size=64, source="sample", seed=0,
                               precision="fp32")
     session = Session.from_args(gl, args, realtime=False)
     return AppState(session=session, views=Views(gl), explorer=Explorer.for_engine(session.engine),

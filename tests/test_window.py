@@ -137,11 +137,11 @@ def test_keys_record_a_playable_file_and_take_a_screenshot(display, tmp_path, mo
 
 
 def test_clicking_through_every_shipped_model_while_dreaming_paused_and_holding(display, tmp_path):
-    """The source and model drop-downs, clicked with xdotool, switch through every source and the four
+    """The source and model drop-downs, clicked with xdotool, switch through every source and the three
     shipped models in each state; the window keeps running and keeps stepping where it should."""
     probe = tmp_path / "probe.json"
     env = {**os.environ, "DISPLAY": display}
-    app = subprocess.Popen([hypnagogia(), "--model", "ae-tiny", "--size", "64", "--source", "shapes",
+    app = subprocess.Popen([hypnagogia(), "--model", "ae-tiny-smooth", "--size", "64", "--source", "shapes",
                             "--window-size", "1200x780", "--captures", str(tmp_path), "--ui-probe", str(probe)],
                            cwd=ROOT, env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
 
@@ -175,7 +175,7 @@ def test_clicking_through_every_shipped_model_while_dreaming_paused_and_holding(
     sources = itertools.cycle(("sample", "webcam", "noise", "shapes"))
 
     def switch_through_models(stepping: bool):
-        for name in ("pvm-small", "ae-natural", "pvm-paper", "ae-tiny"):
+        for name in ("pvm-small", "pvm-paper", "ae-tiny-smooth"):
             source = next(sources)
             # its notice follows the last model's (a missing webcam's fallback may follow it)
             pick("source", source, lambda d: not d["notices"][-1].startswith("model: ") and any(
@@ -250,7 +250,7 @@ def test_the_output_window_shows_the_view_and_keeps_its_aspect(wide_display, tmp
     display = wide_display
     probe = tmp_path / "probe.json"
     env = {**os.environ, "DISPLAY": display}
-    app = subprocess.Popen([hypnagogia(), "--model", "ae-tiny", "--size", "64", "--source", "sample", "--set",
+    app = subprocess.Popen([hypnagogia(), "--model", "ae-tiny-smooth", "--size", "64", "--source", "sample", "--set",
                             "freeze=1", "--window-size", "1200x760", "--output-monitor", "1",
                             "--captures", str(tmp_path), "--ui-probe", str(probe)],
                            cwd=ROOT, env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)

@@ -32,7 +32,7 @@ def warning_pixels(display, data, window_width) -> int:
 def start(display, tmp_path, *args, env=None):
     probe = tmp_path / "probe.json"
     env = {**os.environ, "DISPLAY": display, **(env or {})}
-    app = subprocess.Popen([hypnagogia(), "--model", "ae-tiny", "--size", "64", "--window-size", "1200x760",
+    app = subprocess.Popen([hypnagogia(), "--model", "ae-tiny-smooth", "--size", "64", "--window-size", "1200x760",
                             "--captures", str(tmp_path), "--ui-probe", str(probe), *args],
                            cwd=ROOT, env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
     return app, probe, env

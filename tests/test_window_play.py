@@ -27,7 +27,7 @@ class Window:
         self.env = {**os.environ, "DISPLAY": display, "HYPNAGOGIA_HOME": str(tmp_path / "home")}
         self.display, self.tmp = display, tmp_path
         self.probe = tmp_path / "probe.json"
-        self.app = subprocess.Popen([sys.executable, "-m", "app", "--model", "ae-tiny", "--size", "64",
+        self.app = subprocess.Popen([sys.executable, "-m", "app", "--model", "ae-tiny-smooth", "--size", "64",
                                      "--window-size", "1280x760", "--captures", str(tmp_path),
                                      "--ui-probe", str(self.probe), *args],
                                     cwd=ROOT, env=self.env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT,

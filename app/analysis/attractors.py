@@ -15,8 +15,8 @@ change is divided by that part's spread (the RMS deviation of its entries from t
 ``MIN_SPREAD``), and the distance is the largest of the parts'. A relative tolerance of 0.02 is then
 "neither the picture nor the top layer changes by 2 % of its own contrast in a step", whatever the
 image size, the model, or how many entries the top layer has next to the prediction. (Measured with
-ae-tiny at 128²: a dream wandering from noise changes by 20–35 % of its spread per step; one whose
-pattern scrolls slowly across the frame by about 4 %; a held photo settles under 1 %.)
+the retired ae-tiny at 128²: a dream wandering from noise changes by 20–35 % of its spread per step;
+one whose pattern scrolls slowly across the frame by about 4 %; a held photo settles under 1 %.)
 
 ``BatchDetector`` follows many dreams at once (a basin survey); ``AttractorDetector`` follows one.
 """

@@ -5,7 +5,7 @@ The photos are ``REFERENCE_PHOTOS``, the sample photos of scikit-image, scikit-l
 that the app bundles, named here so that photos added for training (brick walls, bridges, grass)
 leave the limits alone. They set the limit on periodic artefacts at each size: their highest
 periodic peak plus ``PERIODIC_MARGIN`` decades, which passes the photos' own lattices (the rocket's
-gantry) and fails the faintest stripes seen on a shipped model (ae-natural at 128², 10^3.2).
+gantry) and fails the faintest stripes seen on a model (the retired ae-natural at 128², 10^3.2).
 Upscaled photos carry their resampling's own faint periodicity, so the limit rises with the size
 (10^2.9 at 128², 10^3.3 at 256² and 512², 10^3.9 at 1024²).
 """

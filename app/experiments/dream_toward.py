@@ -90,7 +90,7 @@ def run(config: DreamTowardConfig, out: Path, progress: bool = True) -> DreamTow
     result = None
     combos = [(how, zoom, strength) for zoom in config.zooms for how in HOWS for strength in (0.0, config.strength)]
     for how, zoom, strength in tqdm(combos, desc="dreams", unit="dream", disable=not progress):
-        loaded = load(config.model or "ae-tiny", device)      # afresh: a model that learns starts the same
+        loaded = load(config.model or "ae-tiny-smooth", device)      # afresh: a model that learns starts the same
         registry = full_registry()
         size = loaded.runtime().capabilities.fixed_size or config.size
         session = Session(ctx, registry, loaded, config.source, size, device, realtime=False, seed=config.seed)

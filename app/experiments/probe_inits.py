@@ -105,7 +105,7 @@ def run(config: ProbeInitsConfig, out: Path, progress: bool = True) -> ProbeInit
     from app.models.checkpoint import load
 
     device = torch.device(config.device)
-    loaded = load(config.model or "ae-tiny", device)
+    loaded = load(config.model or "ae-tiny-smooth", device)
     stack = loaded.runtime().placed(device, torch.float32)
     capabilities = stack.capabilities
     size = capabilities.fixed_size or config.size or 128

@@ -15,6 +15,11 @@
   (``Fatigue``, over about 1/``FATIGUE_RATE`` steps) and its drives are lowered by f times it, as
   neurons tire of firing: a scene the loop holds fades, and the dream moves on to another basin
   instead of settling in one for good. It scales with ``dream``.
+* wander w (regions): a slow random field, ``WANDER_CELLS`` × ``WANDER_CELLS`` cells across the frame
+  whatever its size, upsampled smoothly and added to the top layer's code with a spread of w · ``WANDER_GAIN``;
+  it renews itself over about 1/``WANDER_RATE`` steps (``Wander``). A model's receptive fields keep its
+  textures a fixed size in pixels, so a large frame left alone fills with one even texture; the field
+  gives each region of it its own scene, and lets the regions drift. It scales with ``dream``.
 """
 
 from __future__ import annotations
@@ -22,6 +27,7 @@ from __future__ import annotations
 from collections.abc import Callable
 
 import torch
+import torch.nn.functional as F
 
 from app.models.base import Drives
 from app.params import Registry
@@ -30,6 +36,9 @@ from app.params import Registry
 MOTION_RATE = (0.02, 1.0)     # r(m) from m → 0 to m = 1, geometrically
 MOTION_NOISE = 0.5            # σ(1)
 FATIGUE_RATE = 0.01           # of the running average per step
+WANDER_CELLS = 4              # of the field across the frame
+WANDER_RATE = 0.01            # of the field renewed per step
+WANDER_GAIN = 0.3             # the field's standard deviation at w = 1
 
 
 def latent_noise(drives: Drives, sigma: float, generator: torch.Generator | None,
@@ -91,6 +100,41 @@ def fatigue(drives: Drives, states: list[torch.Tensor], tired: Fatigue, amount: 
     return Drives(up=up, down=down, prediction=drives.prediction, seen_prediction=drives.seen_prediction)
 
 
+class Wander:
+    """The wander field: unit-variance noise per top-layer channel and cell, renewed as an
+    Ornstein–Uhlenbeck process so its spread stays the same while its pattern drifts."""
+
+    def __init__(self):
+        self.field: torch.Tensor | None = None
+
+    def reset(self) -> None:
+        self.field = None
+
+    def update(self, top: torch.Tensor, generator: torch.Generator | None,
+               draw: Callable[[torch.Tensor], torch.Tensor] = torch.randn_like) -> torch.Tensor:
+        shape = (top.shape[0], top.shape[1], WANDER_CELLS, WANDER_CELLS)
+        fresh = (draw(top.new_empty(shape, dtype=torch.float32)) if generator is None
+                 else torch.randn(shape, generator=generator).to(top.device))
+        if self.field is None or self.field.shape != fresh.shape:
+            self.field = fresh
+        else:
+            self.field = (1 - WANDER_RATE) * self.field + (2 * WANDER_RATE - WANDER_RATE ** 2) ** 0.5 * fresh
+        return self.field
+
+
+def wander(drives: Drives, field: Wander, amount: float, dream: float, generator: torch.Generator | None,
+           draw: Callable[[torch.Tensor], torch.Tensor] = torch.randn_like) -> Drives:
+    k = amount * dream * WANDER_GAIN
+    if k <= 0:
+        field.reset()
+        return drives
+    top = drives.up[-1]
+    cells = field.update(top, generator, draw)
+    spread = F.interpolate(cells, size=top.shape[-2:], mode="bicubic", align_corners=False)
+    return Drives(up=[*drives.up[:-1], top + k * spread.to(top.dtype)], down=drives.down,
+                  prediction=drives.prediction, seen_prediction=drives.seen_prediction)
+
+
 def inertia(drives: Drives, states: list[torch.Tensor], previous_top: torch.Tensor | None, gamma: float,
             momentum: float) -> Drives:
     if gamma <= 0:
@@ -103,8 +147,9 @@ def inertia(drives: Drives, states: list[torch.Tensor], previous_top: torch.Tens
 
 
 def apply(drives: Drives, states: list[torch.Tensor], previous_top: torch.Tensor | None, registry: Registry,
-          generator: torch.Generator, tired: Fatigue) -> Drives:
+          generator: torch.Generator, tired: Fatigue, field: Wander) -> Drives:
     drives = inertia(drives, states, previous_top, registry["inertia"], registry["inertia_momentum"])
     drives = fatigue(drives, states, tired, registry["fatigue"], registry["dream"])
+    drives = wander(drives, field, registry["wander"], registry["dream"], generator)
     drives = motion(drives, states, registry["motion"], registry["dream"], generator)
     return latent_noise(drives, registry["latent_noise"], generator)

@@ -33,7 +33,7 @@ from app.gl.transfer import TORCH_DTYPES
 from app.gl.transfer_choice import pick_transfer
 from app.gl.views import Frame
 from app.loop.device import PRECISIONS, TEXTURE_FORMATS
-from app.loop.drives import Fatigue, apply as modify_drives
+from app.loop.drives import Fatigue, Wander, apply as modify_drives
 from app.loop.graph import GraphedFunction
 from app.loop.objective import target_of, toward
 from app.loop.grid import grid_rows, layer_stats
@@ -94,6 +94,7 @@ class Engine:
         self.steps_inside = 0                 # steps taken on the device alone (``needs_no_gl``)
         self.generator = torch.Generator().manual_seed(seed)
         self.fatigue = Fatigue()
+        self.wander = Wander()
         self.timer = StageTimer(sync=self._sync if sync_timing else None)
         self.history: collections.deque[StepRecord] = collections.deque(maxlen=history)
         self.step_index = 0
@@ -219,6 +220,7 @@ class Engine:
                                    (self.seen_prediction, prediction)])
         self._drives = None
         self.fatigue.reset()
+        self.wander.reset()
         self.history.clear()
         self._unchecked.clear()
 
@@ -423,7 +425,7 @@ class Engine:
         context = self._context(mixed=self._drives is not None and not self.rules.passes_through(self.n_layers))
         drives = self.stack.drives(image.to(dtype), [s.to(dtype) for s in states], context)
         if capabilities.code_operations:
-            drives = modify_drives(drives, states, self._top_before, p, self.generator, self.fatigue)
+            drives = modify_drives(drives, states, self._top_before, p, self.generator, self.fatigue, self.wander)
         tex = self.texture_dtype
         prediction = _rgba(drives.prediction[0].permute(1, 2, 0), tex)
         seen = prediction if drives.seen_prediction is None else _rgba(drives.seen_prediction[0].permute(1, 2, 0), tex)

@@ -1,8 +1,8 @@
 """A differentiable torch mirror of one step of the dreaming loop (``app.loop.engine.Engine.step`` with the
 ``general`` mixing rule), so that training can run through the loop the app will run.
 
-One step: x = clamp(mix(source, P, dream), 0, 1); drives from (x, S), tired and moved by the dream's
-fatigue and motion (``app.loop.drives``); every feature layer
+One step: x = clamp(mix(source, P, dream), 0, 1); drives from (x, S), tired, spread and moved by the
+dream's fatigue, wander and motion (``app.loop.drives``); every feature layer
 S_l ← mix(squash(g_self·S_l + g_up·up_l + g_down·down_l + noise·N(0,1)), S_l, persistence);
 the new prediction is the one decoded from the *old* layer-1 state.
 """
@@ -16,7 +16,7 @@ import torch
 
 from app.resources import SHADER_DIR
 from app.gl.shaders import parse_shader
-from app.loop.drives import Fatigue, fatigue as tire, motion as moved
+from app.loop.drives import Fatigue, Wander, fatigue as tire, motion as moved, wander as spread
 from app.models.base import LayerStack
 
 RULE_FILE = SHADER_DIR / "rules" / "general.glsl"
@@ -67,15 +67,18 @@ def _squash(a: torch.Tensor, how: str) -> torch.Tensor:
 def step(model: LayerStack, rule: Rule, prediction: torch.Tensor, states: list[torch.Tensor],
          source: torch.Tensor | None = None, dream: float = 1.0, latent_noise: float = 0.0,
          motion: float = 0.0, noise: Callable[[torch.Tensor], torch.Tensor] = torch.randn_like,
-         fatigue: float = 0.0, tired: Fatigue | None = None) -> tuple[torch.Tensor, list[torch.Tensor]]:
+         fatigue: float = 0.0, tired: Fatigue | None = None, wander: float = 0.0,
+         field: Wander | None = None) -> tuple[torch.Tensor, list[torch.Tensor]]:
     """One loop step → (new prediction, new states). ``latent_noise`` adds training noise to the
-    mixed states (before squashing, like the rule's own noise); ``motion`` and ``fatigue`` are the
-    registry's, ``tired`` the running averages fatigue carries from step to step;
+    mixed states (before squashing, like the rule's own noise); ``motion``, ``fatigue`` and ``wander``
+    are the registry's, ``tired`` and ``field`` what fatigue and wander carry from step to step;
     ``noise(a)`` draws that noise, N(0, 1) shaped like ``a``."""
     x = prediction if source is None else torch.lerp(source.to(prediction.dtype), prediction, dream)
     drives = model.drives(x.clamp(0.0, 1.0), states)
     if fatigue:
         drives = tire(drives, states, tired, fatigue, dream if source is not None else 1.0)
+    if wander:
+        drives = spread(drives, field, wander, dream if source is not None else 1.0, None, noise)
     if motion:
         drives = moved(drives, states, motion, dream if source is not None else 1.0, None, noise)
     new_states = []

@@ -222,8 +222,9 @@ def _transport(state: AppState) -> None:
     imgui.pop_style_color()
     _remember(state, "dream")
     param_widget(state, r.param("dream"), label="dream amount")
-    if state.engine.capabilities.code_operations:       # calm ↔ wild moves a model's code
-        param_widget(state, r.param("motion"))
+    if state.engine.capabilities.code_operations:       # these move a model's code
+        for name in ("motion", "fatigue", "wander"):
+            param_widget(state, r.param(name))
     param_widget(state, r.param("mode"))
     param_widget(state, r.param("input_noise"))
 
