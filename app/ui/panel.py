@@ -222,9 +222,8 @@ def _transport(state: AppState) -> None:
     imgui.pop_style_color()
     _remember(state, "dream")
     param_widget(state, r.param("dream"), label="dream amount")
-    if state.engine.capabilities.code_operations:       # these move a model's code
-        for name in ("motion", "fatigue", "wander"):
-            param_widget(state, r.param(name))
+    if state.engine.capabilities.code_operations:       # calm ↔ wild moves a model's code
+        param_widget(state, r.param("motion"))
     param_widget(state, r.param("mode"))
     param_widget(state, r.param("input_noise"))
 
@@ -376,6 +375,9 @@ def _layers(state: AppState) -> None:
     for p in r.params("dynamics"):
         if engine.capabilities.code_operations or p.name == "steps_per_frame":    # the others act on a code
             param_widget(state, p)
+    if engine.capabilities.code_operations:
+        for name in ("fatigue", "wander"):
+            param_widget(state, r.param(name))
     imgui.separator_text("Layers")
     param_widget(state, r.param("rule"))
     rule = r["rule"]
