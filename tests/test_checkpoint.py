@@ -176,7 +176,7 @@ def test_the_pvm_shapes_without_a_model_are_the_models():
 
 def test_every_shipped_model_still_loads():
     from app.models.checkpoint import list_models
-    for name in ("ae-tiny-smooth", "pvm-small", "pvm-paper"):
+    for name in ("ae-tiny-smooth", "ae-smooth-256", "pvm-small", "pvm-paper"):
         assert name in list_models()
         assert load(name).name == name
 

@@ -102,14 +102,18 @@ def test_user_models_are_found_before_the_shipped_ones(tmp_path, monkeypatch):
         resolve("pvm-small", tmp_path / "models")
 
 
-def test_the_default_model_is_ae_tiny_smooth_with_the_dream_its_dreamcheck_measured():
-    """ae-tiny-smooth on either device, with the calm ↔ wild, fatigue and persistence of its card."""
+def test_the_default_models_dream_as_their_dreamchecks_measured():
+    """ae-tiny-smooth on the CPU and ae-smooth-256 on a GPU, each with the dream of its card."""
     from app.loop.session import default_model
     from app.models.checkpoint import load
 
-    assert default_model(torch.device("cpu")) == default_model(torch.device("cuda")) == "ae-tiny-smooth"
+    assert default_model(torch.device("cpu")) == "ae-tiny-smooth"
+    assert default_model(torch.device("cuda")) == "ae-smooth-256"
     defaults = load("ae-tiny-smooth").defaults
     assert (defaults["motion"], defaults["fatigue"], defaults["general.persistence"]) == (0.65, 0.2, 0.3)
+    defaults = load("ae-smooth-256").defaults
+    assert (defaults["motion"], defaults["fatigue"], defaults["general.persistence"], defaults["wander"]) == \
+        (0.65, 0.2, 0.3, 0.3)
 
 
 def test_train_exports_to_the_user_models_folder_by_default(tmp_path, monkeypatch, capsys):

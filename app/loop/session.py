@@ -22,7 +22,7 @@ from app.models.kinds import declare_model_params
 from app.params import Registry, make_registry
 from app.sources import open_source
 
-PREFERRED_MODELS = {"gpu": ("ae-tiny-smooth",), "cpu": ("ae-tiny-smooth",)}
+PREFERRED_MODELS = {"gpu": ("ae-smooth-256", "ae-tiny-smooth"), "cpu": ("ae-tiny-smooth",)}
 
 
 def default_model(device: torch.device) -> str:
