@@ -112,7 +112,8 @@ def add_common(p: argparse.ArgumentParser, *, size: int | None = None, source: s
                    help="number format of an autoencoder's drives on a GPU (fp16 and bf16 with channels_last "
                         "are faster; docs/performance.md states their error against fp32)")
     p.add_argument("--model", default=None,
-                   help="model name in models/ or path to a .safetensors checkpoint (default: ae-tiny-smooth)")
+                   help="model name in models/ or path to a .safetensors checkpoint (default: ae-smooth-256 on a GPU, "
+                        "ae-tiny-smooth on the CPU)")
     default = f"default {size}" if size else "default 256 on a GPU and 128 on the CPU"
     p.add_argument("--size", type=positive_size, default=size, help=f"model input size in pixels (square; a "
                    f"multiple of 2^depth for autoencoders, {default}; fixed by the spec for PVM)")
