@@ -42,7 +42,10 @@ def parse_variant(text: str) -> dict[str, float]:
         name, _, value = part.partition("=")
         if name not in SETTINGS:
             raise SystemExit(f"variant {text!r}: {name!r} is not one of {', '.join(SETTINGS)}")
-        variant[name] = float(value)
+        try:
+            variant[name] = float(value)
+        except ValueError:
+            raise SystemExit(f"variant {text!r}: {name}={value!r} is not a number; write e.g. {name}=0.3") from None
     return variant
 
 
