@@ -144,9 +144,10 @@ def main() -> None:
                    "looks": len(set(groups)), "fails": failed, "seconds": round(seconds, 1),
                    "dreams": [d.to_dict() for d in dreams]}
             results.append(row)
-            print(f"{loaded.name} {size}² from {args.start} {text}: clipped {row['clipped']}, periodic {row['periodic_log10']} "
-                  f"(limit {limits.periodic:.1f}), change {row['mean_change']}, drift {row['drift']}, "
-                  f"flow {row['flow_px_per_step']} px/step, {row['looks']} looks, fails {failed or 'none'} ({seconds:.0f} s)", flush=True)
+            print(f"{loaded.name} {size}² from {args.start} {text}: clipped {row['clipped']}, "
+                  f"periodic {row['periodic_log10']} (limit {limits.periodic:.1f}), change {row['mean_change']}, "
+                  f"drift {row['drift']}, flow {row['flow_px_per_step']} px/step, {row['looks']} looks, "
+                  f"fails {failed or 'none'} ({seconds:.0f} s)", flush=True)
             ends = [cv2.resize(t.frames[t.steps], (THUMB, THUMB), interpolation=cv2.INTER_AREA) for t in traces]
             strip = (np.concatenate(ends, axis=1) * 255).round().astype(np.uint8)
             name = f"{loaded.name}-{size}-{args.start}-" + text.replace(";", "_").replace("=", "")
