@@ -13,11 +13,12 @@ from app.sources import open_source
 
 pytestmark = pytest.mark.skipif(not torch.cuda.is_available(), reason="needs a CUDA GPU")
 STEPS, SIZE = 3, 256         # few steps: a dream amplifies rounding differences
+DEFAULT_MODELS = ("ae-tiny-smooth", "ae-smooth-256")     # the CPU's and a GPU's default
 
 
-def run(gl, transfer=None, **registry_values):
+def run(gl, model, transfer=None, **registry_values):
     registry = make_registry()
-    engine = Engine(gl, registry, load("ae-tiny-smooth", "cuda"), open_source("sample", SIZE), SIZE, "cuda", seed=3)
+    engine = Engine(gl, registry, load(model, "cuda"), open_source("sample", SIZE), SIZE, "cuda", seed=3)
     if transfer is not None:
         engine.transfer.release()
         engine.transfer = transfer
@@ -46,19 +47,21 @@ def test_interop_round_trip_is_exact(gl):
     transfer.release()
 
 
-def test_interop_and_host_paths_give_the_same_frames(gl):
-    fast, _ = run(gl)
+@pytest.mark.parametrize("model", DEFAULT_MODELS)
+def test_interop_and_host_paths_give_the_same_frames(gl, model):
+    fast, _ = run(gl, model)
     assert fast.transfer.name == "cuda-gl interop", fast.transfer_path
-    slow, _ = run(gl, HostTransfer())
+    slow, _ = run(gl, model, HostTransfer())
     assert torch.allclose(fast.last_prediction, slow.last_prediction, atol=1e-4)
     for a, b in zip(fast.states, slow.states):
         assert torch.allclose(a, b, atol=1e-4)
 
 
-def test_graphed_and_eager_drives_agree(gl):
-    graphed, records = run(gl)
+@pytest.mark.parametrize("model", DEFAULT_MODELS)
+def test_graphed_and_eager_drives_agree(gl, model):
+    graphed, records = run(gl, model)
     assert graphed.graphed
-    eager, _ = run(gl, inertia=1e-30)            # any inertia takes the eager path
+    eager, _ = run(gl, model, inertia=1e-30)     # any inertia takes the eager path
     assert not eager.graphed
     assert torch.allclose(graphed.last_prediction, eager.last_prediction, atol=1e-4)
     assert all(r.finite for r in records) and records[-1].error >= 0

@@ -113,7 +113,7 @@ def test_the_default_models_dream_as_their_dreamchecks_measured():
     assert (defaults["motion"], defaults["fatigue"], defaults["general.persistence"]) == (0.65, 0.2, 0.3)
     defaults = load("ae-smooth-256").defaults
     assert (defaults["motion"], defaults["fatigue"], defaults["general.persistence"], defaults["wander"]) == \
-        (0.65, 0.3, 0.3, 0.3)
+        (0.65, 0.25, 0.3, 0.3)
 
 
 def test_train_exports_to_the_user_models_folder_by_default(tmp_path, monkeypatch, capsys):
